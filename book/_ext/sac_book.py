@@ -1,0 +1,97 @@
+"""Local Sphinx extension for the sac_lit book.
+
+1. ``read_notebook``: a myst-nb reader for ``.ipynb`` (registered through ``nb_custom_formats``) that
+   turns nbdev's ``#|`` directive lines into myst-nb cell tags and removes them from the shown code:
+   ``hide`` -> ``remove-cell``, ``eval: false`` -> ``skip-execution``, ``echo: false`` -> ``remove-input``,
+   ``output: false`` -> ``remove-output``, ``code-fold: true`` -> ``hide-input``. A cell left empty
+   (``#| default_exp``) is removed.
+2. Kernel-free charts: sets ``SAC_LIT_BOOK=1`` for the executing kernels and serves the offline Vega
+   bundle once per page as ``_static/vega-bundle.js`` (see ``sac_lit.utils.kernel_free``).
+3. Removes the inline scripts Sphinx adds twice, which made every page throw
+   ``Identifier 'THEBE_JS_URL' has already been declared`` (see ``_dedupe_js_files``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+_TAGS = {
+    ("hide", ""): "remove-cell",
+    ("eval", "false"): "skip-execution",
+    ("echo", "false"): "remove-input",
+    ("output", "false"): "remove-output",
+    ("code-fold", "true"): "hide-input",
+}
+
+
+def _directive(line: str) -> tuple[str, str]:
+    body = line.strip()[2:].strip()
+    key, _, value = body.partition(":") if ":" in body.split(" ")[0] else body.partition(" ")
+    return key.strip(), value.strip().lower()
+
+
+def strip_directives(cell) -> None:
+    "Move leading `#|` lines of a code cell into tags; mutate the cell in place."
+    lines = cell.source.splitlines()
+    n = 0
+    while n < len(lines) and lines[n].lstrip().startswith("#|"):
+        n += 1
+    if not n:
+        return
+    tags = list(cell.metadata.get("tags", []))
+    for line in lines[:n]:
+        tag = _TAGS.get(_directive(line))
+        if tag and tag not in tags:
+            tags.append(tag)
+    cell.source = "\n".join(lines[n:]).lstrip("\n")
+    if not cell.source.strip() and "remove-cell" not in tags:
+        tags.append("remove-cell")
+    if tags:
+        cell.metadata["tags"] = tags
+
+
+def read_notebook(text: str) -> nbformat.NotebookNode:
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            strip_directives(cell)
+    return nb
+
+
+def _add_vega_bundle(app, config) -> None:
+    from sac_lit.utils import vega_bundle_script
+
+    static = Path(tempfile.mkdtemp(prefix="sac-lit-static-"))
+    (static / "vega-bundle.js").write_text(vega_bundle_script(), encoding="utf-8")
+    config.html_static_path = list(config.html_static_path) + [str(static)]
+    app.add_js_file("vega-bundle.js")
+
+
+def _dedupe_js_files(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated inline scripts (the cause of ``Identifier 'THEBE_JS_URL' has already been declared``).
+
+    sphinx-thebe (at ``env-before-read-docs``) and sphinx-togglebutton (at ``builder-inited``) call
+    ``app.add_js_file(None, body=...)`` after the HTML builder exists, so Sphinx 7.4 adds the script to
+    the builder with filename ``None`` *and* to its registry. ``StandaloneHTMLBuilder.prepare_writing``
+    then re-adds every registry asset as ``add_js_file(filename or '', ...)``; ``_JavaScript(None, ...)``
+    and ``_JavaScript('', ...)`` compare unequal, so each inline script lands in the page twice. A
+    repeated ``var`` is harmless, but sphinx-thebe's ``const THEBE_JS_URL`` throws on the second copy.
+    Treat ``None`` and ``''`` as the same filename and keep the first copy."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        attrs = getattr(js, "attributes", {}) or {}
+        key = (getattr(js, "filename", str(js)) or "", tuple(sorted((k, str(v)) for k, v in attrs.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
+def setup(app):
+    os.environ["SAC_LIT_BOOK"] = "1"
+    app.connect("config-inited", _add_vega_bundle)
+    app.connect("html-page-context", _dedupe_js_files, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,181 @@
+"""The rendered book, checked in a real browser.
+
+Builds the book in quick mode with the strict flags of the README (`-W -n --keep-going`), serves it on
+127.0.0.1, and opens every page in headless Chromium (Debian's, through Playwright) with every request
+to another host blocked and recorded. Each page must load with no console error, no uncaught exception,
+no external request, no nbdev directive text, rendered math, and loaded figures. The interactive charts
+must redraw when their sliders move, with no kernel running.
+
+Set SAC_LIT_BOOK_HTML=path/to/_build/html to check an existing build instead of building one.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SAC_LIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _pages_in_toc() -> list[str]:
+    "Every page of the table of contents, as paths relative to the HTML root."
+    import yaml
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return [f + ".html" for f in files]
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory) -> Path:
+    given = os.environ.get("SAC_LIT_BOOK_HTML")
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, SAC_LIT_QUICK="1")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, "strict book build failed:\n" + (proc.stdout + proc.stderr)[-6000:]
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def server(html_dir):
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium (see README)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageVisit:
+    "Open one page with external requests blocked; collect console errors and blocked requests."
+
+    def __init__(self, browser, base: str):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.external, self.errors = [], []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.base = base
+
+    def _route(self, route):
+        host = urlparse(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def open(self, rel: str):
+        response = self.page.goto(f"{self.base}/{rel}", wait_until="load")
+        assert response is not None and response.ok, f"{rel}: HTTP {response and response.status}"
+        self.page.wait_for_load_state("networkidle")
+        return self.page
+
+    def close(self):
+        self.context.close()
+
+
+def test_every_page_clean(browser, server, html_dir):
+    pages = _pages_in_toc()
+    assert len(pages) >= 4
+    for rel in pages:
+        assert (html_dir / rel).exists(), f"{rel} was not built"
+        visit = PageVisit(browser, server)
+        try:
+            page = visit.open(rel)
+            main = page.locator("main").inner_text()
+            code = page.evaluate("[...document.querySelectorAll('main pre')].map(p => p.innerText).join('\\n')")
+            assert not re.search(r"^\s*#\|", code, re.M), f"{rel}: nbdev directive lines are visible"
+            # math: every math node typeset by the offline MathJax, and no MathJax error boxes
+            n_math = page.locator(".math").count()
+            if n_math:
+                page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=20_000)
+                assert page.locator("mjx-merror").count() == 0, f"{rel}: MathJax error"
+                assert "\\frac" not in main and "$$" not in main, f"{rel}: raw TeX left in the page"
+            # figures: every image finished loading with a real size
+            broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+            assert not broken, f"{rel}: images that did not load: {broken}"
+            assert not visit.errors, f"{rel}: {visit.errors}"
+            assert not visit.external, f"{rel}: requests to other hosts: {visit.external}"
+        finally:
+            visit.close()
+
+
+def test_math_is_rendered_offline(browser, server):
+    visit = PageVisit(browser, server)
+    try:
+        page = visit.open("notebooks/01_entropy.html")
+        page.wait_for_function("document.querySelectorAll('mjx-container').length > 10", timeout=20_000)
+        assert page.locator("mjx-container[display='true']").count() >= 3  # the display equations
+        assert not visit.external and not visit.errors, (visit.external, visit.errors)
+    finally:
+        visit.close()
+
+
+def _chart_text(page, div_id: str) -> str:
+    return page.locator(f"#{div_id} svg").first.evaluate("svg => svg.textContent").replace("\u2212", "-")
+
+
+def _move_slider(page, div_id: str, value: float) -> None:
+    page.locator(f"#{div_id} input[type=range]").first.evaluate(
+        "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+
+
+@pytest.mark.parametrize("div_id, value, expected", [
+    # two outcomes: H(p) = -p log p - (1-p) log(1-p)
+    ("entropy-two-outcomes", 0.1, -(0.1 * math.log(0.1) + 0.9 * math.log(0.9))),
+    ("entropy-two-outcomes", 1.0, 0.0),
+    # Gaussian: H = 1/2 log(2 pi e sigma^2), negative for small sigma
+    ("entropy-gaussian", 0.2, 0.5 * math.log(2 * math.pi * math.e * 0.2 ** 2)),
+])
+def test_sliders_redraw_without_kernel(browser, server, div_id, value, expected):
+    visit = PageVisit(browser, server)
+    try:
+        page = visit.open("notebooks/01_entropy.html")
+        page.wait_for_selector(f"#{div_id} svg", timeout=20_000)
+        before = _chart_text(page, div_id)
+        assert "nats" in before
+        _move_slider(page, div_id, value)
+        want = f"{expected:.3f} nats"
+        page.wait_for_function(
+            "([id, want]) => document.querySelector('#' + id + ' svg').textContent.replace(/\\u2212/g, '-').includes(want)",
+            arg=[div_id, want], timeout=10_000)
+        after = _chart_text(page, div_id)
+        assert after != before and want in after
+        assert not visit.errors and not visit.external, (visit.errors, visit.external)
+    finally:
+        visit.close()
