@@ -1,0 +1,55 @@
+# Entry points. A newcomer needs only `make book` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install book book-quick test test-fast export strip chromium clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The whole book, full-length runs (SAC_LIT_QUICK unset), strict: warnings are errors.
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
+
+## Same, with the short runs the tests use.
+book-quick: $(STAMP)
+	SAC_LIT_QUICK=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
+
+## Debian's Chromium for the browser tests (playwright cannot download a browser here).
+chromium:
+	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+## Everything: unit tests, notebook/package sync, notebook checkpoints (nbval), strict book build and
+## browser tests. Quick mode, two workers; each notebook stays on one worker (--dist loadscope).
+## pytest's exit status 5 means "no tests collected"; report it instead of failing on it.
+test: $(STAMP) chromium
+	SAC_LIT_QUICK=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
+	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) tests notebooks; \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
+
+## Without the book build and browser (a quicker loop while writing a chapter).
+test-fast: $(STAMP)
+	SAC_LIT_QUICK=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
+	  --nbval-lax --nbval-current-env --ignore=tests/test_book.py $(PYTEST_ARGS) tests notebooks
+
+## Regenerate sac_lit/ from the notebooks (run after editing any `#| export` cell).
+export: $(STAMP)
+	$(BIN)/nbdev-export
+
+## Remove outputs and execution counts from the notebooks before committing.
+strip: $(STAMP)
+	$(BIN)/nbdev-clean --fname notebooks
+
+clean:
+	rm -rf _build
