@@ -7,8 +7,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'sac_lit.entropy.bernoulli_entropy': ('entropy.html#bernoulli_entropy', 'sac_lit/entropy.py'),
                                  'sac_lit.entropy.entropy': ('entropy.html#entropy', 'sac_lit/entropy.py'),
                                  'sac_lit.entropy.gaussian_entropy': ('entropy.html#gaussian_entropy', 'sac_lit/entropy.py')},
-            'sac_lit.targets': { 'sac_lit.targets._as_scalar': ('soft_bellman_target.html#_as_scalar', 'sac_lit/targets.py'),
-                                 'sac_lit.targets.soft_q_target': ('soft_bellman_target.html#soft_q_target', 'sac_lit/targets.py')},
             'sac_lit.utils': { 'sac_lit.utils.KernelFreeChart': ('utils.html#kernelfreechart', 'sac_lit/utils.py'),
                                'sac_lit.utils.KernelFreeChart.__init__': ('utils.html#kernelfreechart.__init__', 'sac_lit/utils.py'),
                                'sac_lit.utils.KernelFreeChart._repr_mimebundle_': ( 'utils.html#kernelfreechart._repr_mimebundle_',
