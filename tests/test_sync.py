@@ -88,5 +88,5 @@ def test_public_api_is_reexported():
     import sac_lit
     for name in sac_lit.__all__:
         assert callable(getattr(sac_lit, name)), name
-    for name in ("entropy", "bernoulli_entropy", "gaussian_entropy"):
+    for name in ("entropy", "bernoulli_entropy", "gaussian_entropy", "soft_q_target", "polyak_update"):
         assert name in sac_lit.__all__
