@@ -247,3 +247,40 @@ def test_sliders_redraw_without_kernel(browser, server, page_name, div_id, index
         assert not visit.errors and not visit.external, (visit.errors, visit.external)
     finally:
         visit.close()
+
+
+def test_chart_output_works_in_jupyter_without_kernel(browser, tmp_path, monkeypatch):
+    """The same chart as Jupyter shows it: execute chapter 1 the way Jupyter does (no book build, so the
+    output carries its own Vega bundle), put that output twice into a bare page that already defines a
+    global `_` (as Sphinx and other hosts do), and drive the slider in Chromium. This is what Jupyter's
+    output area does with trusted HTML: insert it and run its scripts."""
+    import nbclient
+    import nbformat
+    monkeypatch.delenv("SAC_LIT_BOOK", raising=False)
+    monkeypatch.setenv("SAC_LIT_QUICK", "1")
+    nb = nbformat.read(ROOT / "notebooks" / "01_entropy.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    html = next(out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+                for out in cell.get("outputs", []) if "entropy-two-outcomes" in out.get("data", {}).get("text/html", ""))
+    second = html.replace("entropy-two-outcomes", "entropy-two-outcomes-copy")
+    page_file = tmp_path / "jupyter_output.html"
+    page_file.write_text(f"<!DOCTYPE html><html><head><script>const _ = 1;</script></head><body>"
+                         f"<div class='output_area'>{html}</div><div class='output_area'>{second}</div></body></html>")
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    visit = PageVisit(browser, f"http://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        page = visit.open("jupyter_output.html")
+        for div_id in ("entropy-two-outcomes", "entropy-two-outcomes-copy"):
+            page.wait_for_selector(f"#{div_id} svg", timeout=20_000)
+        want = _entropy_label(-(0.3 * math.log(0.3) + 0.7 * math.log(0.7)))
+        _move_slider(page, "entropy-two-outcomes-copy", 0.3)
+        page.wait_for_function("want => document.querySelector('#entropy-two-outcomes-copy svg').textContent.includes(want)",
+                               arg=want, timeout=10_000)
+        assert want not in _chart_text(page, "entropy-two-outcomes")  # the two charts are independent
+        assert not visit.errors and not visit.external, (visit.errors, visit.external)
+    finally:
+        visit.close()
+        httpd.shutdown()
