@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -64,7 +63,8 @@ def read_notebook(text: str) -> nbformat.NotebookNode:
 def _add_vega_bundle(app, config) -> None:
     from sac_lit.utils import vega_bundle_script
 
-    static = Path(tempfile.mkdtemp(prefix="sac-lit-static-"))
+    static = Path(app.outdir).parent / "sac_lit_static"  # _build/sac_lit_static, beside _build/html
+    static.mkdir(parents=True, exist_ok=True)
     (static / "vega-bundle.js").write_text(vega_bundle_script(), encoding="utf-8")
     config.html_static_path = list(config.html_static_path) + [str(static)]
     app.add_js_file("vega-bundle.js")
