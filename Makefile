@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install book book-quick test test-fast export strip chromium clean
+.PHONY: install book book-quick lab test test-fast export strip chromium clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ book: $(STAMP)
 book-quick: $(STAMP)
 	SAC_LIT_QUICK=1 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
+
+## Read and run the notebooks in JupyterLab (add SAC_LIT_QUICK=1 for the short runs).
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 ## Debian's Chromium for the browser tests (playwright cannot download a browser here).
 chromium:
