@@ -15,14 +15,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## The whole book, full-length runs (SAC_LIT_QUICK unset), strict: warnings are errors.
+## The whole book, full-length runs (SAC_LIT_QUICK unset), strict: warnings are errors. --all: Sphinx
+## would otherwise keep pages (and notebook outputs) from an earlier build, e.g. a quick one.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 ## Same, with the short runs the tests use.
 book-quick: $(STAMP)
-	SAC_LIT_QUICK=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	SAC_LIT_QUICK=1 $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 ## Read and run the notebooks in JupyterLab (add SAC_LIT_QUICK=1 for the short runs).
