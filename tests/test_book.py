@@ -10,6 +10,7 @@ Set SAC_LIT_BOOK_HTML=path/to/_build/html to check an existing build instead of 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import math
@@ -54,14 +55,22 @@ def html_dir(tmp_path_factory) -> Path:
     return out / "_build" / "html"
 
 
+@contextlib.contextmanager
+def _serve(directory):
+    "Serve `directory` on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
 @pytest.fixture(scope="module")
 def server(html_dir):
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with _serve(html_dir) as base:
+        yield base
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -267,20 +276,18 @@ def test_chart_output_works_in_jupyter_without_kernel(browser, tmp_path, monkeyp
     page_file = tmp_path / "jupyter_output.html"
     page_file.write_text(f"<!DOCTYPE html><html><head><script>const _ = 1;</script></head><body>"
                          f"<div class='output_area'>{html}</div><div class='output_area'>{second}</div></body></html>")
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    visit = PageVisit(browser, f"http://127.0.0.1:{httpd.server_address[1]}")
-    try:
-        page = visit.open("jupyter_output.html")
-        for div_id in ("entropy-two-outcomes", "entropy-two-outcomes-copy"):
-            page.wait_for_selector(f"#{div_id} svg", timeout=20_000)
-        want = _entropy_label(-(0.3 * math.log(0.3) + 0.7 * math.log(0.7)))
-        _move_slider(page, "entropy-two-outcomes-copy", 0.3)
-        page.wait_for_function("want => document.querySelector('#entropy-two-outcomes-copy svg').textContent.includes(want)",
-                               arg=want, timeout=10_000)
-        assert want not in _chart_text(page, "entropy-two-outcomes")  # the two charts are independent
-        assert not visit.errors and not visit.external, (visit.errors, visit.external)
-    finally:
-        visit.close()
-        httpd.shutdown()
+    with _serve(tmp_path) as base:
+        visit = PageVisit(browser, base)
+        try:
+            page = visit.open("jupyter_output.html")
+            for div_id in ("entropy-two-outcomes", "entropy-two-outcomes-copy"):
+                page.wait_for_selector(f"#{div_id} svg", timeout=20_000)
+            want = _entropy_label(-(0.3 * math.log(0.3) + 0.7 * math.log(0.7)))
+            _move_slider(page, "entropy-two-outcomes-copy", 0.3)
+            page.wait_for_function(
+                "want => document.querySelector('#entropy-two-outcomes-copy svg').textContent.includes(want)",
+                arg=want, timeout=10_000)
+            assert want not in _chart_text(page, "entropy-two-outcomes")  # the two charts are independent
+            assert not visit.errors and not visit.external, (visit.errors, visit.external)
+        finally:
+            visit.close()
