@@ -16,7 +16,6 @@ import http.server
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
