@@ -102,8 +102,8 @@ def _prose(page) -> str:
 class PageVisit:
     "Open one page with external requests blocked; collect console errors and blocked requests."
 
-    def __init__(self, browser, base: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, base: str, viewport: dict | None = None):
+        self.context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
         self.external, self.errors = [], []
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
@@ -149,10 +149,51 @@ def test_every_page_clean(browser, server, html_dir):
             # figures: every image finished loading with a real size
             broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
             assert not broken, f"{rel}: images that did not load: {broken}"
+            # no stderr output block (warnings, library chatter) left in a built page
+            stderr = page.evaluate("[...document.querySelectorAll('main .output.stderr')]"
+                                   ".map(e => e.innerText.slice(0, 120))")
+            assert not stderr, f"{rel}: stderr output shown in the page: {stderr}"
             assert not visit.errors, f"{rel}: {visit.errors}"
             assert not visit.external, f"{rel}: requests to other hosts: {visit.external}"
         finally:
             visit.close()
+
+
+# Every code block (cell inputs and outputs) whose content is wider than its box, and every display
+# equation whose typeset math sticks out of its container or of the article column.
+_OVERFLOW_JS = """() => {
+  const article = (document.querySelector('main article') || document.querySelector('main'))
+                  .getBoundingClientRect();
+  const code = [...document.querySelectorAll('main pre')]
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => `${pre.scrollWidth}px in ${pre.clientWidth}px: ` +
+                pre.innerText.split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 90));
+  const math = [...document.querySelectorAll('main mjx-container[display="true"]')]
+    .filter(c => {
+      const box = c.getBoundingClientRect(), m = c.querySelector('mjx-math').getBoundingClientRect();
+      return m.right > box.right + 1 || m.left < box.left - 1 || m.right > article.right + 1 ||
+             c.scrollWidth > c.clientWidth + 1; })
+    .map(c => c.textContent.slice(0, 60));
+  return {code, math};
+}"""
+
+
+def test_nothing_scrolls_sideways(browser, server):
+    "At a 1280x800 window no code input or output is wider than its box and no display equation is clipped."
+    problems = []
+    for rel in _pages_in_toc():
+        visit = PageVisit(browser, server, viewport={"width": 1280, "height": 800})
+        try:
+            page = visit.open(rel)
+            if page.locator(".math").count():
+                page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=20_000)
+                page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+            found = page.evaluate(_OVERFLOW_JS)
+            problems += [f"{rel}: code {c}" for c in found["code"]]
+            problems += [f"{rel}: equation clipped: {m}" for m in found["math"]]
+        finally:
+            visit.close()
+    assert not problems, f"{len(problems)} blocks scroll sideways or are clipped:\n" + "\n".join(problems)
 
 
 def test_math_is_rendered_offline(browser, server):
@@ -235,6 +276,23 @@ SLIDER_CASES = [
     ("04_clipped_double_q", "critic-overestimation", 0, 2, _overestimation_label(2, 1.0)),
     ("04_clipped_double_q", "critic-overestimation", 1, 0.5, _overestimation_label(10, 0.5)),
 ]
+
+
+def _chapter_slider_cases() -> list[tuple]:
+    """Cases each chapter keeps in tests/slider_cases/chNN.py (a list CASES of tuples as above, its
+    expected texts computed in that file, independently of the notebooks)."""
+    import importlib.util
+    cases = []
+    for path in sorted((ROOT / "tests" / "slider_cases").glob("ch*.py")):
+        spec = importlib.util.spec_from_file_location(f"slider_cases_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases += list(module.CASES)
+    return cases
+
+
+_seen = {c[:4] for c in SLIDER_CASES}
+SLIDER_CASES += [c for c in _chapter_slider_cases() if c[:4] not in _seen]
 
 
 @pytest.mark.parametrize("page_name, div_id, index, value, want", SLIDER_CASES,
