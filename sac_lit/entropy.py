@@ -5,78 +5,41 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
+
+from .checks import check_probs
 
 # %% auto #0
 __all__ = ['entropy', 'bernoulli_entropy', 'gaussian_entropy']
 
-# %% ../notebooks/01_entropy.ipynb #baad4fa0
-def _is_tensor(x) -> bool:
-    return isinstance(x, torch.Tensor)
-
-
-def _xlogx(p):
-    "p·log p with the convention 0·log 0 = 0, for tensors or arrays."
-    if _is_tensor(p):
-        return torch.xlogy(p, p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-
-
-def _check_probabilities(p) -> None:
-    bad = (p < 0) | (p > 1) | (p != p)  # p != p catches NaN
-    if bool(bad.any()):
-        raise ValueError("probabilities must lie in [0, 1] (and not be NaN)")
-
 # %% ../notebooks/01_entropy.ipynb #6e4faab2
-def entropy(probs, dim: int = -1):
-    """Entropy -Σ p·log p, in nats, of the discrete distribution(s) `probs` along `dim`.
+def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """H(p) = -Σ_x p(x)·log p(x), in nats, over the outcomes along `dim`.
 
-    `probs` is a list, ndarray or tensor whose entries along `dim` are probabilities summing to 1.
-    Outcomes with probability 0 contribute 0 (no NaN). The result drops `dim`: shape [B, n] -> [B],
-    shape [n] -> a 0-d value (a float for list/ndarray input, a 0-d tensor for tensor input).
+    `probs` holds probabilities summing to 1 along `dim`; the result drops
+    that dimension ([B, n] -> [B]). Zero probabilities contribute 0.
     """
-    p = probs if _is_tensor(probs) else np.asarray(probs, dtype=np.float64)
-    if p.ndim == 0:
-        raise ValueError("entropy needs a distribution: at least one dimension of probabilities")
-    _check_probabilities(p)
-    total = p.sum(dim) if _is_tensor(p) else p.sum(axis=dim)
-    tol = 1e-4 if _is_tensor(p) and p.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-6
-    if bool((abs(total - 1) > tol).any()):
-        raise ValueError(f"probabilities must sum to 1 along dim={dim}")
-    h = -(_xlogx(p).sum(dim) if _is_tensor(p) else _xlogx(p).sum(axis=dim))
-    return float(h) if not _is_tensor(p) and np.ndim(h) == 0 else h
+    check_probs(probs, dim=dim)
+    return -torch.xlogy(probs, probs).sum(dim)    # xlogy(0, 0) = 0
 
 # %% ../notebooks/01_entropy.ipynb #a9285195
-def bernoulli_entropy(p):
-    """Entropy, in nats, of a two-outcome distribution with probabilities (p, 1 - p); elementwise.
+def bernoulli_entropy(p: torch.Tensor) -> torch.Tensor:
+    """h(p_A) = -p_A·log p_A - (1 - p_A)·log(1 - p_A), in nats, elementwise.
 
-    Accepts a float, ndarray or tensor with entries in [0, 1]; returns the same kind (float in, float
-    out). Exact at p = 0 and p = 1, where the entropy is 0.
+    `p` holds p_A, the probability of the first of two outcomes, in [0, 1].
+    Exactly 0 at p_A = 0 and p_A = 1.
     """
-    x = p if _is_tensor(p) else np.asarray(p, dtype=np.float64)
-    _check_probabilities(x)
-    h = -(_xlogx(x) + _xlogx(1 - x))
-    return float(h) if not _is_tensor(x) and np.ndim(h) == 0 else h
+    check_probs(torch.stack([p, 1 - p], dim=-1))    # pair (p_A, 1 - p_A)
+    return -torch.xlogy(p, p) - torch.xlogy(1 - p, 1 - p)
 
 # %% ../notebooks/01_entropy.ipynb #1d828fd1
-_HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
+_HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)    # ≈ 1.419
 
 
-def gaussian_entropy(std):
-    """Entropy ½·log(2πe·σ²), in nats, of a 1-D Gaussian with standard deviation `std`; elementwise.
+def gaussian_entropy(std: torch.Tensor) -> torch.Tensor:
+    """H(N(μ, σ²)) = ½·log(2πe) + log σ in nats, elementwise, σ = `std`.
 
-    Accepts a float, ndarray or tensor of positive values and returns the same kind. Computed as
-    ½·log(2πe) + log σ, which stays finite for tiny σ. Sum over the last dimension for a diagonal
-    Gaussian's entropy.
+    Written with log σ, not ½·log σ²: σ² underflows to 0 for tiny σ.
+    Sum over the last dimension for a diagonal Gaussian's entropy.
     """
-    if _is_tensor(std):
-        if bool((std <= 0).any()) or bool(torch.isnan(std).any()):
-            raise ValueError("std must be positive")
-        return _HALF_LOG_2PI_E + torch.log(std)
-    s = np.asarray(std, dtype=np.float64)
-    if np.any(~(s > 0)):
-        raise ValueError("std must be positive")
-    h = _HALF_LOG_2PI_E + np.log(s)
-    return float(h) if np.ndim(h) == 0 else h
+    return _HALF_LOG_2PI_E + torch.log(std)

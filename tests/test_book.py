@@ -220,64 +220,9 @@ def _entropy_label(h: float) -> str:
     return f"{h:.3f} nats"
 
 
-def _soft_target_label(alpha: float, sigma: float) -> str:
-    "Chapter 3's figure: y = r + γ(E_{a'~N(0.45, σ²)}[min_j Q_targ,j(s', a')] + α·H), by quadrature here."
-    import numpy as np
-    bumps = {"q1": [(2.5, 0.5, 0.3), (1.5, -0.8, 0.25)], "q2": [(2.375, 0.4, 0.32), (1.75, -0.8, 0.25)]}
-    r, gamma, mu = 0.1, 0.9, 0.45
-    a = np.linspace(mu - 8 * sigma, mu + 8 * sigma, 20001)
-    q = np.minimum(*(sum(h * np.exp(-(a - c) ** 2 / (2 * w * w)) for h, c, w in bumps[k]) for k in ("q1", "q2")))
-    density = np.exp(-(a - mu) ** 2 / (2 * sigma ** 2)) / (sigma * math.sqrt(2 * math.pi))
-    expected_q = float(np.sum(q * density) * (a[1] - a[0]))
-    return f"y = {r + gamma * (expected_q + alpha * 0.5 * math.log(2 * math.pi * math.e * sigma ** 2)):.3f}"
-
-
-def _soft_values_label(log10_alpha: float) -> str:
-    "Chapter 2's figure: soft value iteration on its 3-state world, solved here with plain NumPy."
-    import numpy as np
-    P, R = np.zeros((3, 3, 3)), np.zeros((3, 3, 3))
-    P[0, 0], P[0, 1], P[0, 2] = [0.1, 0.9, 0.0], [0.1, 0.0, 0.9], [1.0, 0.0, 0.0]
-    P[1, 0], P[1, 1:] = [0.05, 0.95, 0.0], [1.0, 0.0, 0.0]
-    R[1, 0, 1], R[1, 1:, 0] = 1.0, -1.0
-    P[2, :], R[2, :, 2] = [0.1, 0.0, 0.9], 0.6
-    gamma, alpha = 0.9, 10.0 ** log10_alpha
-    V = np.zeros(3)
-    for _ in range(5000):
-        Q = (P * (R + gamma * V)).sum(-1)
-        V = alpha * np.log(np.exp(Q / alpha).sum(-1))
-    return f"α = {alpha:.3f}: V*(crossroads) = {V[0]:.3f}, V*(ledge) = {V[1]:.3f}, V*(meadow) = {V[2]:.3f}"
-
-
-def _overestimation_label(k: int, sigma: float) -> str:
-    "Chapter 4's figure: bias of the max of K noisy estimates (noise N(0, σ²)) = σ·E[max of K std normals]."
-    import numpy as np
-    x = np.linspace(-10, 10, 200001)
-    pdf = np.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi)
-    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
-    e_max = float(np.sum(x * k * pdf * cdf ** (k - 1)) * (x[1] - x[0]))
-    return f"one critic {sigma * e_max:+.3f}"
-
-
-# (page, chart div, which slider, value to set, text the chart must then show). The expected texts
-# are computed here from the closed forms, independently of the notebooks' code and Vega expressions.
-SLIDER_CASES = [
-    # two outcomes: H(p) = -p log p - (1-p) log(1-p)
-    ("01_entropy", "entropy-two-outcomes", 0, 0.1, _entropy_label(-(0.1 * math.log(0.1) + 0.9 * math.log(0.9)))),
-    ("01_entropy", "entropy-two-outcomes", 0, 1.0, _entropy_label(0.0)),
-    # Gaussian: H = 1/2 log(2 pi e sigma^2), negative for small sigma
-    ("01_entropy", "entropy-gaussian", 0, 0.2, _entropy_label(0.5 * math.log(2 * math.pi * math.e * 0.2 ** 2))),
-    # soft-optimal values over log10 α
-    ("02_soft_values", "soft-values-alpha", 0, 0.5, _soft_values_label(0.5)),
-    ("02_soft_values", "soft-values-alpha", 0, -1.0, _soft_values_label(-1.0)),
-    # the soft Q-target: sliders α (index 0, default 0.2) and σ (index 1, default 0.3)
-    ("03_soft_bellman_target", "soft-q-target", 0, 0.5, _soft_target_label(0.5, 0.3)),
-    ("03_soft_bellman_target", "soft-q-target", 1, 0.6, _soft_target_label(0.2, 0.6)),
-    # overestimation: sliders K (index 0, default 10) and σ (index 1, default 1)
-    ("04_clipped_double_q", "critic-overestimation", 0, 2, _overestimation_label(2, 1.0)),
-    ("04_clipped_double_q", "critic-overestimation", 1, 0.5, _overestimation_label(10, 0.5)),
-]
-
-
+# (page, chart div, which slider, value to set, text the chart must then show). Each chapter keeps its
+# cases in tests/slider_cases/chNN.py; the expected texts are computed there from closed forms or
+# quadrature, independently of the notebooks' code and Vega expressions.
 def _chapter_slider_cases() -> list[tuple]:
     """Cases each chapter keeps in tests/slider_cases/chNN.py (a list CASES of tuples as above, its
     expected texts computed in that file, independently of the notebooks)."""
@@ -291,8 +236,7 @@ def _chapter_slider_cases() -> list[tuple]:
     return cases
 
 
-_seen = {c[:4] for c in SLIDER_CASES}
-SLIDER_CASES += [c for c in _chapter_slider_cases() if c[:4] not in _seen]
+SLIDER_CASES = _chapter_slider_cases()
 
 
 @pytest.mark.parametrize("page_name, div_id, index, value, want", SLIDER_CASES,
