@@ -3,208 +3,85 @@
 # %% ../notebooks/02_soft_values.ipynb #7ac1eafa
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
-from .entropy import entropy
+from .checks import check_probs, check_range, check_same_shape
 
 # %% auto #0
 __all__ = ['soft_state_value', 'soft_value_discrete', 'soft_policy_evaluation', 'soft_greedy_policy', 'soft_max_value',
            'soft_value_iteration']
 
-# %% ../notebooks/02_soft_values.ipynb #938c35c1
-def _as_array(x):
-    "Tensors pass through unchanged; anything else becomes a float64 ndarray."
-    return x if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
-
-
-def _matching(x, y, names: str):
-    "Two inputs of the same kind (both tensors or both arrays) and exactly the same shape."
-    x, y = _as_array(x), _as_array(y)
-    if isinstance(x, torch.Tensor) != isinstance(y, torch.Tensor):
-        raise ValueError(f"{names} must both be tensors or both be arrays")
-    if tuple(x.shape) != tuple(y.shape):  # no broadcasting: [B] against [B, 1] is a classic bug
-        raise ValueError(f"{names} must have the same shape, "
-                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
-    return x, y
-
-
-def _check_alpha(alpha):
-    """α must be one finite number >= 0: a float, or a one-element tensor (`log_alpha.exp()`).
-
-    Returns (alpha as a float or 0-d tensor, its float value); a tensor keeps its gradient."""
-    if isinstance(alpha, torch.Tensor):
-        if alpha.numel() != 1:
-            raise ValueError(f"alpha must be one number, got shape {tuple(alpha.shape)}")
-        alpha = alpha.reshape(())
-        value = float(alpha.detach())
-    else:
-        if np.size(alpha) != 1:
-            raise ValueError(f"alpha must be one number, got shape {np.shape(alpha)}")
-        alpha = value = float(np.reshape(alpha, ()))
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"alpha must be finite and >= 0, got {value}")
-    return alpha, value
-
-
-def _out(x):
-    "0-d NumPy results become Python floats (float in, float out), as in `sac_lit.entropy`."
-    return float(x) if isinstance(x, (np.ndarray, np.floating)) and np.ndim(x) == 0 else x
-
 # %% ../notebooks/02_soft_values.ipynb #58b3b643
-def soft_state_value(q, log_prob, alpha, dim: int | None = 0):
-    """Sample estimate of the soft value V(s) = E_{a~π}[Q(s, a) − α·log π(a|s)].
+def soft_state_value(q, log_prob, alpha, dim: int = 0):
+    """Sample estimate of V(s) = E_{a~π}[Q(s,a) − α log π(a|s)].
 
-    `q` holds Q(s, a_k) and `log_prob` holds log π(a_k|s) for actions a_k ~ π(·|s). Both have
-    the same shape (no broadcasting) and are both tensors or both arrays. The samples along
-    `dim` are averaged: dim 0 by default, the layout of `dist.sample((K,))`, so [K, B] -> [B].
-    With `dim=None` nothing is averaged and the per-sample values q − α·log_prob come back:
-    SAC's one-sample estimate, e.g. for a batch of shape [B]. `alpha` is a number >= 0 or a
-    one-element tensor; gradients flow to `q`, `log_prob` and a tensor `alpha`.
+    q = Q(s, a_k) and log_prob = log π(a_k|s) for samples a_k ~ π(·|s),
+    stacked along `dim` (dim 0: the layout of `dist.sample((K,))`, so
+    [K, B] -> [B]).
+    alpha: a float or a one-element tensor such as log_alpha.exp().
     """
-    q, log_prob = _matching(q, log_prob, "q and log_prob")
-    alpha, value = _check_alpha(alpha)
-    if not isinstance(q, torch.Tensor):
-        alpha = value
-    v = q - alpha * log_prob
-    if dim is None:
-        return _out(v)
-    if v.ndim == 0:
-        raise ValueError("a 0-d input has no sample dimension to average; pass dim=None")
-    return _out(v.mean(dim) if isinstance(v, torch.Tensor) else v.mean(axis=dim))
+    check_same_shape(q=q, log_prob=log_prob)
+    return (q - alpha * log_prob).mean(dim)
 
 # %% ../notebooks/02_soft_values.ipynb #7ba86b6a
-def soft_value_discrete(q, probs, alpha, dim: int = -1):
-    """Exact soft value Σ_a π(a)·(Q(a) − α·log π(a)) = E_π[Q] + α·H(π) of discrete policies.
+def soft_value_discrete(q, pi, alpha, dim: int = -1):
+    """Exact V(s) = Σ_a π(a|s) (Q(s,a) − α log π(a|s)), actions along `dim`.
 
-    `q` and `probs` have the same shape with actions along `dim`: [B, n_actions] -> [B], and
-    [n] -> a float (or a 0-d tensor). `probs` must be probabilities summing to 1 along `dim`.
-    An action with π(a) = 0 contributes exactly 0, even if its Q is -inf (a forbidden action).
+    q[s, a] = Q(s, a) and pi[s, a] = π(a|s), e.g. [S, A] -> [S]. xlogy(π, π)
+    is π log π with 0·log 0 = 0 for actions the policy never takes.
     """
-    q, probs = _matching(q, probs, "q and probs")
-    alpha, value = _check_alpha(alpha)
-    h = entropy(probs, dim=dim)  # checks the probabilities, and 0·log 0 = 0
-    if isinstance(q, torch.Tensor):
-        expected_q = (probs * torch.where(probs > 0, q, torch.zeros_like(q))).sum(dim)
-    else:
-        expected_q = (probs * np.where(probs > 0, q, 0.0)).sum(axis=dim)
-        alpha = value
-    return _out(expected_q + alpha * h)
+    check_same_shape(q=q, pi=pi)
+    return (pi * q - alpha * torch.xlogy(pi, pi)).sum(dim)
 
 # %% ../notebooks/02_soft_values.ipynb #c23c0853
-def _check_mdp(P, R, gamma):
-    "Validate a finite MDP; return P and the expected reward r(s,a) = Σ_s' P(s'|s,a)·R(s,a,s')."
-    P = np.asarray(P, dtype=np.float64)
-    if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[1] == 0:
-        raise ValueError(f"P must have shape [S, A, S] (P[s, a, s'] = P(s'|s, a)), got {P.shape}")
-    S, A, _ = P.shape
-    if not np.isfinite(P).all() or (P < 0).any() or not np.allclose(P.sum(-1), 1, atol=1e-9):
-        raise ValueError("each P[s, a, :] must be a probability distribution over next states")
-    R = np.asarray(R, dtype=np.float64)
-    if R.shape == (S, A):
-        r_sa = R.copy()
-    elif R.shape == (S, A, S):
-        r_sa = (P * np.where(P > 0, R, 0.0)).sum(-1)
-    else:
-        raise ValueError(f"R must have shape [S, A, S] = {(S, A, S)} or [S, A], got {R.shape}")
-    if not np.isfinite(r_sa).all():
-        raise ValueError("rewards must be finite")
-    if not (0.0 <= float(gamma) < 1.0):
-        raise ValueError(f"gamma must lie in [0, 1), got {gamma}")
-    return P, r_sa
-
-
 def soft_policy_evaluation(P, R, pi, gamma: float, alpha: float):
-    """Exact soft values (V, Q) of the policy `pi` in a finite MDP, by one linear solve.
+    """Exact soft values (V^π, Q^π) of a tabular policy, by one linear solve.
 
-    P[s, a, s'] = P(s'|s, a), shape [S, A, S]; R[s, a, s'] = R(s, a, s'), shape [S, A, S] (or
-    [S, A] if it does not depend on s'); pi[s, a] = π(a|s), shape [S, A], rows summing to 1;
-    0 <= gamma < 1; alpha >= 0. Solves V = (I − γ·P_π)^{-1}(r_π + α·H_π), then
-    Q(s, a) = Σ_s' P(s'|s, a)·[R(s, a, s') + γ·V(s')]. Returns float64 arrays V [S], Q [S, A].
+    P[s, a, s'] = P(s'|s,a) and R[s, a, s'] = R(s,a,s'), both [S, A, S];
+    pi[s, a] = π(a|s), [S, A]; 0 <= gamma < 1. Returns V [S] and Q [S, A].
     """
-    P, r_sa = _check_mdp(P, R, gamma)
-    S, A, _ = P.shape
-    pi = np.asarray(pi, dtype=np.float64)
-    if pi.shape != (S, A):
-        raise ValueError(f"pi must have shape [S, A] = {(S, A)}, got {pi.shape}")
-    h_pi = entropy(pi, dim=-1)             # also checks that each row is a distribution
-    _, alpha = _check_alpha(alpha)
-    r_pi = (pi * r_sa).sum(-1)
-    P_pi = np.einsum("sa,sat->st", pi, P)
-    V = np.linalg.solve(np.eye(S) - gamma * P_pi, r_pi + alpha * h_pi)
-    Q = r_sa + gamma * P @ V
+    check_same_shape(P=P, R=R)
+    check_range("gamma", gamma, 0, 1, high_open=True)
+    check_probs(P); check_probs(pi)
+    R_bar = (P * R).sum(-1)                        # R̄(s,a)
+    r_pi = (pi * R_bar).sum(-1)                    # r_π(s)
+    H_pi = -torch.xlogy(pi, pi).sum(-1)            # H_π(s)
+    P_pi = torch.einsum("sa,sat->st", pi, P)       # P_π(s, s')
+    I = torch.eye(len(P), dtype=P.dtype)
+    V = torch.linalg.solve(I - gamma * P_pi, r_pi + alpha * H_pi)
+    Q = R_bar + gamma * P @ V                      # equation (1)
     return V, Q
 
 # %% ../notebooks/02_soft_values.ipynb #e63f2936
-def soft_greedy_policy(q, alpha, dim: int = -1):
-    """The policy π(a) ∝ exp(Q(a)/α) that maximises E_π[Q] + α·H(π), along `dim`.
-
-    Tensor or array with actions along `dim`: [B, n_actions] -> [B, n_actions]. Numerically
-    stable for any α > 0 (the largest Q is subtracted first). At α = 0 it returns the limit:
-    uniform over the actions with the largest Q.
-    """
-    q = _as_array(q)
-    if q.ndim == 0:
-        raise ValueError("q needs at least one dimension of actions")
-    alpha, value = _check_alpha(alpha)
-    tensor = isinstance(q, torch.Tensor)
-    q_max = q.amax(dim, keepdim=True) if tensor else q.max(axis=dim, keepdims=True)
-    if value == 0:
-        best = (q == q_max).to(q.dtype) if tensor else (q == q_max).astype(np.float64)
-        n_best = best.sum(dim, keepdim=True) if tensor else best.sum(axis=dim, keepdims=True)
-        return best / n_best
-    if tensor:
-        return torch.softmax((q - q_max) / alpha, dim)
-    e = np.exp((q - q_max) / value)
-    return e / e.sum(axis=dim, keepdims=True)
+def soft_greedy_policy(q, alpha: float, dim: int = -1):
+    "π(a|s) = exp(Q(s,a)/α) / Σ_b exp(Q(s,b)/α), actions along `dim`."
+    check_range("alpha", alpha, 0, low_open=True)
+    return torch.softmax(q / alpha, dim)
 
 
-def soft_max_value(q, alpha, dim: int = -1):
-    """The soft maximum α·log Σ_a exp(Q(a)/α) along `dim`: the value of `soft_greedy_policy`.
-
-    [B, n_actions] -> [B]; [n] -> a float (or a 0-d tensor). Stable for any α > 0, and equal to
-    max_a Q(a) at α = 0. Its gradient with respect to `q` is `soft_greedy_policy(q, alpha)`.
-    """
-    q = _as_array(q)
-    if q.ndim == 0:
-        raise ValueError("q needs at least one dimension of actions")
-    alpha, value = _check_alpha(alpha)
-    if isinstance(q, torch.Tensor):
-        q_max = q.amax(dim, keepdim=True)
-        if value == 0:
-            return q_max.squeeze(dim)
-        return q_max.squeeze(dim) + alpha * torch.logsumexp((q - q_max) / alpha, dim)
-    q_max = q.max(axis=dim, keepdims=True)
-    if value == 0:
-        return _out(q_max.squeeze(dim))
-    log_sum = np.log(np.exp((q - q_max) / value).sum(axis=dim))
-    return _out(q_max.squeeze(dim) + value * log_sum)
+def soft_max_value(q, alpha: float, dim: int = -1):
+    "V(s) = α log Σ_a exp(Q(s,a)/α), actions along `dim`: [S, A] -> [S]."
+    check_range("alpha", alpha, 0, low_open=True)
+    return alpha * torch.logsumexp(q / alpha, dim)
 
 # %% ../notebooks/02_soft_values.ipynb #3736d0df
-def soft_value_iteration(P, R, gamma: float, alpha: float, tol: float = 1e-10,
-                         max_iter: int = 100_000):
-    """Soft-optimal (V*, Q*, π*) of a finite MDP by soft value iteration.
+def soft_value_iteration(P, R, gamma: float, alpha: float,
+                         tol: float = 1e-10, max_iter: int = 100_000):
+    """Soft-optimal (V*, Q*, π*) of a finite MDP, with max |V − V*| <= tol.
 
-    P, R, gamma as in `soft_policy_evaluation`; alpha >= 0 (alpha = 0 is ordinary value
-    iteration, with π* uniform over the greedy actions). Iterates Q = r + γ·P·V,
-    V = soft_max_value(Q, α) until a sweep changes V by at most tol·(1 − γ), so that V is within
-    γ·tol of V*. Returns float64 arrays V [S], Q [S, A] and π* = soft_greedy_policy(Q, α)
-    [S, A]. Raises RuntimeError if max_iter sweeps do not converge.
+    P, R, gamma as in `soft_policy_evaluation`; alpha > 0. Stops once a sweep
+    moves V by at most tol·(1 − γ)/γ, which bounds the error by tol.
     """
-    P, r_sa = _check_mdp(P, R, gamma)
-    _, alpha = _check_alpha(alpha)
-    if not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol}")
-    V = np.zeros(P.shape[0])
+    check_same_shape(P=P, R=R)
+    check_range("gamma", gamma, 0, 1, high_open=True)
+    check_probs(P)
+    R_bar = (P * R).sum(-1)
+    V = torch.zeros(len(P), dtype=P.dtype)
     for _ in range(max_iter):
-        V_new = soft_max_value(r_sa + gamma * P @ V, alpha)
-        change = np.abs(V_new - V).max()
-        V = V_new
-        if change <= tol * (1 - gamma):
-            break
-    else:
-        raise RuntimeError(f"soft value iteration did not converge in {max_iter} sweeps")
-    Q = r_sa + gamma * P @ V
-    return V, Q, soft_greedy_policy(Q, alpha)
+        V_next = soft_max_value(R_bar + gamma * P @ V, alpha)
+        converged = gamma * (V_next - V).abs().max() <= (1 - gamma) * tol
+        V = V_next
+        if converged:
+            Q = R_bar + gamma * P @ V
+            return V, Q, soft_greedy_policy(Q, alpha)
+    raise RuntimeError(f"soft value iteration: no convergence in {max_iter}")
