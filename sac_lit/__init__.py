@@ -11,6 +11,10 @@ from .values import (soft_greedy_policy, soft_max_value, soft_policy_evaluation,
                      soft_value_discrete, soft_value_iteration)
 from .targets import soft_q_target
 from .critic import QNetwork, TwinQ, critic_loss, make_target, polyak_update
+from .gaussian import LOG_STD_MAX, LOG_STD_MIN, GaussianHead, bound_log_std, rsample
+from .policy import ActionMap, SquashedGaussianActor, squashed_gaussian_log_prob
+from .temperature import Temperature, actor_loss, temperature_loss
+from .buffer import Batch, ReplayBuffer, nbytes_per_transition
 
 __all__ = [
     # chapter 1: entropy
@@ -22,4 +26,12 @@ __all__ = [
     "soft_q_target",
     # chapter 4: twin critics
     "QNetwork", "TwinQ", "make_target", "polyak_update", "critic_loss",
+    # chapter 5: the reparameterisation trick
+    "LOG_STD_MIN", "LOG_STD_MAX", "bound_log_std", "GaussianHead", "rsample",
+    # chapter 6: the squashed Gaussian policy
+    "squashed_gaussian_log_prob", "SquashedGaussianActor", "ActionMap",
+    # chapter 7: the policy and temperature losses
+    "actor_loss", "temperature_loss", "Temperature",
+    # chapter 8: the replay buffer
+    "ReplayBuffer", "Batch", "nbytes_per_transition",
 ]
