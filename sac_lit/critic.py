@@ -9,127 +9,65 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .checks import check_positive_int, check_range, check_same_shape
+
 # %% auto #0
 __all__ = ['QNetwork', 'TwinQ', 'make_target', 'polyak_update', 'critic_loss']
 
 # %% ../notebooks/04_clipped_double_q.ipynb #bbef607f
-def _check_obs_action(obs: torch.Tensor, action: torch.Tensor, obs_dim: int, act_dim: int) -> None:
-    if obs.ndim != 2 or action.ndim != 2:
-        raise ValueError(f"obs and action must be batches of shape [B, dim], got "
-                         f"{tuple(obs.shape)} and {tuple(action.shape)}")
-    if obs.shape[0] != action.shape[0]:
-        raise ValueError(f"obs and action batch sizes differ: {obs.shape[0]} vs {action.shape[0]}")
-    if obs.shape[1] != obs_dim or action.shape[1] != act_dim:
-        raise ValueError(f"expected obs dim {obs_dim} and action dim {act_dim}, got {obs.shape[1]} "
-                         f"and {action.shape[1]}")
-
-
 class QNetwork(nn.Module):
-    """One critic Q_φ(s, a): an MLP on the concatenation [s, a], ReLU hidden layers, one output.
+    "One critic Q_φ(s, a): an MLP on the concatenation [s, a], one output."
 
-    `forward(obs, action)` takes obs [B, obs_dim] and action [B, act_dim] (same dtype as the
-    weights) and returns the Q-values, shape [B].
-    """
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (256, 256)):
+    def __init__(self, obs_dim: int, act_dim: int,
+                 hidden_sizes: Sequence[int] = (256, 256)):
         super().__init__()
-        sizes = [obs_dim, act_dim, *hidden_sizes]
-        if not all(isinstance(n, int) and n >= 1 for n in sizes):
-            raise ValueError(f"obs_dim, act_dim, hidden sizes must be positive integers: {sizes}")
-        self.obs_dim, self.act_dim = obs_dim, act_dim
+        hidden = {f"h{k}": h for k, h in enumerate(hidden_sizes, 1)}
+        check_positive_int(obs_dim=obs_dim, act_dim=act_dim, **hidden)
         widths = [obs_dim + act_dim, *hidden_sizes]
-        layers: list[nn.Module] = []
+        layers = []
         for n_in, n_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-        layers.append(nn.Linear(widths[-1], 1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], 1))
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        _check_obs_action(obs, action, self.obs_dim, self.act_dim)
+    def forward(self, obs, action):
+        "obs [B, obs_dim], action [B, act_dim] -> Q_φ(s, a), shape [B]."
         return self.net(torch.cat([obs, action], dim=-1)).squeeze(-1)
 
 # %% ../notebooks/04_clipped_double_q.ipynb #23e4ceb2
 class TwinQ(nn.Module):
-    """The two critics Q_φ1, Q_φ2 as one module: `forward(obs, action)` returns the tuple (q1, q2).
+    "The two critics Q_φ1, Q_φ2 as one module; forward returns (q1, q2)."
 
-    obs [B, obs_dim], action [B, act_dim] -> (q1, q2), each of shape [B]. The critics are
-    independent `QNetwork`s (attributes `q1`, `q2`) with different random initial weights;
-    `TwinQ.parameters()` holds both, so one optimizer trains them together.
-    """
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (256, 256)):
+    def __init__(self, obs_dim: int, act_dim: int,
+                 hidden_sizes: Sequence[int] = (256, 256)):
         super().__init__()
         self.q1 = QNetwork(obs_dim, act_dim, hidden_sizes)
         self.q2 = QNetwork(obs_dim, act_dim, hidden_sizes)
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_obs_action(obs, action, self.q1.obs_dim, self.q1.act_dim)
-        x = torch.cat([obs, action], dim=-1)   # concatenated once, used by both critics
-        return self.q1.net(x).squeeze(-1), self.q2.net(x).squeeze(-1)
+    def forward(self, obs, action):
+        "obs [B, obs_dim], action [B, act_dim] -> (q1, q2), each [B]."
+        return self.q1(obs, action), self.q2(obs, action)
 
 # %% ../notebooks/04_clipped_double_q.ipynb #f36527b3
 def make_target(module: nn.Module) -> nn.Module:
-    """A frozen copy of `module` to serve as φ_targ: same architecture and weights, no gradient.
-
-    The copy starts equal to the online network (the seed's φ_targ,i ← φ_i) and has
-    `requires_grad` off; afterwards move it only with `polyak_update`. It shares no tensors with
-    `module`.
-    """
+    "φ_targ ← φ: a copy with its own storage and `requires_grad` off."
     target = copy.deepcopy(module)
-    for p in target.parameters():
-        p.requires_grad_(False)
-        p.grad = None
+    target.requires_grad_(False)
     return target
 
 
-def _parameter_list(x) -> list[torch.Tensor]:
-    return list(x.parameters()) if isinstance(x, nn.Module) else list(x)
-
-
-def polyak_update(target, source, rho: float = 0.995) -> None:
-    """In place and without gradient: φ_targ ← ρ·φ_targ + (1 − ρ)·φ, for every parameter pair.
-
-    `target` and `source` are modules of one architecture (or iterables of tensors) whose parameter
-    lists match in length and shapes. `rho` ∈ [0, 1] is the seed's Polyak coefficient: 1 leaves the
-    target unchanged, 0 copies the source. Everything is checked before anything is modified.
-    """
-    if isinstance(rho, torch.Tensor):
-        if rho.numel() != 1:
-            raise ValueError(f"rho must be a number, got a tensor of shape {tuple(rho.shape)}")
-        rho = rho.item()
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)):
-        raise TypeError(f"rho must be a float in [0, 1], got {type(rho).__name__}")
-    if not 0.0 <= rho <= 1.0:   # also rejects NaN
-        raise ValueError(f"rho must lie in [0, 1], got {rho}")
-    target_params, source_params = _parameter_list(target), _parameter_list(source)
-    if len(target_params) != len(source_params):
-        raise ValueError(f"target has {len(target_params)} parameters, source {len(source_params)}")
-    for k, (p_targ, p) in enumerate(zip(target_params, source_params)):
-        if p_targ.shape != p.shape:
-            raise ValueError(f"parameter {k}: target shape {tuple(p_targ.shape)} != "
-                             f"source shape {tuple(p.shape)}")
+def polyak_update(target: nn.Module, source: nn.Module,
+                  rho: float = 0.995) -> None:
+    "In place, without gradient: φ_targ ← ρ φ_targ + (1 − ρ) φ."
+    check_range("rho", rho, 0, 1)
+    phi_targ, phi = list(target.parameters()), list(source.parameters())
     with torch.no_grad():
-        for p_targ, p in zip(target_params, source_params):
-            p_targ.mul_(rho).add_(p, alpha=1.0 - rho)
+        torch._foreach_lerp_(phi_targ, phi, 1 - rho)
 
 # %% ../notebooks/04_clipped_double_q.ipynb #acc60624
-def critic_loss(q1: torch.Tensor, q2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """MSBE of both critics against one target: mean((q1 − y)²) + mean((q2 − y)²), a scalar.
-
-    `q1`, `q2` (the critics at the buffer's (s, a)) and `y` (from `soft_q_target`) must have the
-    same shape, [B] or [B, 1]: different shapes raise ValueError instead of broadcasting ([B]
-    against [B, 1] would silently compare every prediction with every target). `y` must not
-    require gradient: it is the constant the critics regress toward.
-    """
-    for name, t in (("q1", q1), ("q2", q2), ("y", y)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor")
-    if not (q1.shape == q2.shape == y.shape):
-        raise ValueError(f"q1, q2 and y must have the same shape (no broadcasting), got "
-                         f"{tuple(q1.shape)}, {tuple(q2.shape)} and {tuple(y.shape)}")
-    if y.numel() == 0:
-        raise ValueError("critic_loss needs a non-empty batch")
-    if y.requires_grad:
-        raise ValueError("the target y must not require gradient: compute it under torch.no_grad() "
-                         "(soft_q_target does)")
+def critic_loss(q1: torch.Tensor, q2: torch.Tensor,
+                y: torch.Tensor) -> torch.Tensor:
+    "MSBE of both critics: mean((q1 − y)²) + mean((q2 − y)²), a scalar."
+    check_same_shape(q1=q1, q2=q2, y=y)
+    if y.requires_grad:   # metadata, not a value: y must be a constant
+        raise ValueError("y requires grad: build it under torch.no_grad()")
     return ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()

@@ -3,59 +3,27 @@
 # %% ../notebooks/03_soft_bellman_target.ipynb #43231dbf
 from __future__ import annotations
 
-import numbers
-
 import torch
+
+from .checks import check_same_shape
 
 # %% auto #0
 __all__ = ['soft_q_target']
 
 # %% ../notebooks/03_soft_bellman_target.ipynb #d3ad7b21
-def _as_scalar(x, name: str) -> torch.Tensor | float:
-    "A float, or a one-element tensor detached and reshaped to 0-d; anything else is an error."
-    what = f"{name} must be a float or a one-element tensor"
-    if isinstance(x, torch.Tensor):
-        if x.numel() != 1:
-            raise ValueError(f"{what}, got shape {tuple(x.shape)}")
-        return x.detach().reshape(())
-    if isinstance(x, numbers.Real):
-        return float(x)
-    raise TypeError(f"{what}, got {type(x).__name__}")
-
-
 def soft_q_target(reward, terminated, next_q1, next_q2, next_log_prob,
                   gamma, alpha) -> torch.Tensor:
-    """SAC's critic target y = r + γ(1−d)(min(Q1', Q2') − α·log π(ã'|s')), a constant.
+    """SAC's critic target, a constant (computed without gradient):
 
-    `next_q1`, `next_q2`: the two target critics at (s', ã'); `next_log_prob`: log π(ã'|s')
-    of a *fresh* action ã' ~ π(·|s'); `terminated`: d, bool or 0/1 float, 1 only for true
-    termination, never for a time-limit truncation. These and `reward` share one shape,
-    e.g. [B] or [B, 1], which the result keeps; different shapes raise ValueError rather
-    than broadcast. `gamma` in [0, 1] and `alpha` >= 0: floats or one-element tensors
-    (a learned α is fine). Computed under `torch.no_grad()`: the result has no gradient.
+        y = r + γ (1 − d) (min(Q_targ,1, Q_targ,2)(s', ã') − α log π(ã'|s'))
+
+    The five tensors share one shape, e.g. [B] or [B, 1] (else ValueError).
+    `terminated` (d) is 1 or True only for a true termination, never for a
+    time-limit truncation. `gamma`, `alpha`: floats or one-element tensors.
     """
-    named = {"reward": reward, "terminated": terminated, "next_q1": next_q1,
-             "next_q2": next_q2, "next_log_prob": next_log_prob}
-    for name, t in named.items():
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    shapes = {name: tuple(t.shape) for name, t in named.items()}
-    if len(set(shapes.values())) != 1:
-        raise ValueError(f"soft_q_target needs identical shapes, no broadcasting: {shapes}")
-    for name in ("reward", "next_q1", "next_q2", "next_log_prob"):
-        if not named[name].is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got {named[name].dtype}")
-    is_01 = (terminated == 0) | (terminated == 1)
-    if terminated.dtype != torch.bool and not bool(is_01.all()):
-        raise ValueError("terminated must hold only 0/1 (or False/True)")
-    g, a = _as_scalar(gamma, "gamma"), _as_scalar(alpha, "alpha")
-    if not bool(0 <= g <= 1):
-        raise ValueError(f"gamma must lie in [0, 1], got {float(g)}")
-    if not bool(a >= 0):
-        raise ValueError(f"alpha must be >= 0, got {float(a)}")
+    check_same_shape(reward=reward, terminated=terminated, next_q1=next_q1,
+                     next_q2=next_q2, next_log_prob=next_log_prob)
     with torch.no_grad():
-        dtype = torch.promote_types(torch.promote_types(reward.dtype, next_log_prob.dtype),
-                                    torch.promote_types(next_q1.dtype, next_q2.dtype))
-        not_done = 1.0 - terminated.to(dtype)
-        min_q = torch.minimum(next_q1, next_q2).to(dtype)
-        return reward.to(dtype) + g * not_done * (min_q - a * next_log_prob.to(dtype))
+        r, d = reward, terminated.to(reward.dtype)
+        min_q = torch.minimum(next_q1, next_q2)
+        return r + gamma * (1 - d) * (min_q - alpha * next_log_prob)

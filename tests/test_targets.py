@@ -14,7 +14,7 @@ def _t(*values, dtype=torch.float32):
 
 
 def _reference(r, d, q1, q2, logp, gamma, alpha):
-    "Plain-Python loop over one transition at a time, written independently of the vectorised code."
+    "Plain-Python loop over one transition at a time, independent of the vectorised code."
     out = []
     for ri, di, a, b, lp in zip(r, d, q1, q2, logp):
         future = 0.0 if di else gamma * ((a if a < b else b) - alpha * lp)
@@ -23,9 +23,9 @@ def _reference(r, d, q1, q2, logp, gamma, alpha):
 
 
 def test_hand_computed_values():
-    # row 1: 1 + 0.9 * (2.5 + 0.1 * 1.2) = 3.358; row 2 is terminal; row 3: -2 + 0.9 * (-1 - 0.03) = -2.927
-    y = soft_q_target(_t(1.0, 0.5, -2.0), _t(0.0, 1.0, 0.0), _t(3.0, 10.0, -1.0), _t(2.5, -4.0, 0.0),
-                      _t(-1.2, 0.7, 0.3), gamma=0.9, alpha=0.1)
+    # row 1: 1 + 0.9 * (2.5 + 0.1 * 1.2) = 3.358; row 2 is terminal; row 3: -2 + 0.9 * (-1 - 0.03)
+    y = soft_q_target(_t(1.0, 0.5, -2.0), _t(0.0, 1.0, 0.0), _t(3.0, 10.0, -1.0),
+                      _t(2.5, -4.0, 0.0), _t(-1.2, 0.7, 0.3), gamma=0.9, alpha=0.1)
     assert y.shape == (3,)
     assert torch.allclose(y, _t(3.358, 0.5, -2.927), atol=1e-6)
 
@@ -45,17 +45,24 @@ def test_matches_reference_on_random_batch():
     assert torch.allclose(y, torch.tensor(ref, dtype=torch.float64), atol=1e-12)
 
 
-def test_terminal_ignores_the_future():
+def test_terminal_ignores_the_future_including_the_entropy_bonus():
     big = _t(1e6, -1e6)
-    y = soft_q_target(_t(0.25, -3.0), torch.tensor([True, True]), big, big, _t(-50.0, 50.0), 0.99, 1.0)
+    y = soft_q_target(_t(0.25, -3.0), torch.tensor([True, True]), big, big, _t(-50.0, 50.0),
+                      0.99, 1.0)
     assert torch.equal(y, _t(0.25, -3.0))
 
 
 def test_terminal_vs_nonterminal_differ_by_the_bootstrap():
     # the same transition twice, once non-terminal and once terminal
-    y = soft_q_target(_t(1.0, 1.0), _t(0.0, 1.0), _t(4.0, 4.0), _t(5.0, 5.0), _t(-2.0, -2.0), 0.5, 0.25)
+    y = soft_q_target(_t(1.0, 1.0), _t(0.0, 1.0), _t(4.0, 4.0), _t(5.0, 5.0), _t(-2.0, -2.0),
+                      0.5, 0.25)
     assert y[0].item() == pytest.approx(1.0 + 0.5 * (4.0 + 0.5))
     assert y[1].item() == pytest.approx(1.0)
+
+
+def test_reward_is_not_discounted():
+    y = soft_q_target(_t(2.0), _t(0.0), _t(0.0), _t(0.0), _t(0.0), 0.5, 0.3)
+    assert y.item() == pytest.approx(2.0)
 
 
 def test_uses_the_minimum_of_the_two_critics():
@@ -67,12 +74,15 @@ def test_uses_the_minimum_of_the_two_critics():
     assert torch.equal(soft_q_target(zeros, zeros, q_b, q_a, zeros, 1.0, 0.0), y)
 
 
-def test_entropy_term_sign():
-    # a less likely action (more negative log-prob) must raise the target, by exactly gamma * alpha * delta
+def test_entropy_term_sign_and_size():
+    # a less likely action (more negative log-prob) must raise the target, by gamma * alpha * delta
     zeros = torch.zeros(2)
     y = soft_q_target(zeros, zeros, zeros, zeros, _t(-1.0, -3.0), 0.8, 0.5)
     assert y[1] > y[0]
     assert (y[1] - y[0]).item() == pytest.approx(0.8 * 0.5 * 2.0)
+    # alpha scales the log-prob only, not the critics' value
+    y = soft_q_target(_t(0.0), _t(0.0), _t(3.0), _t(3.0), _t(-1.0), 1.0, 0.5)
+    assert y.item() == pytest.approx(3.0 + 0.5)
 
 
 def test_column_and_vector_shapes_agree():
@@ -88,25 +98,24 @@ def test_column_and_vector_shapes_agree():
 
 @pytest.mark.parametrize("bad", ["reward", "terminated", "next_q1", "next_q2", "next_log_prob"])
 def test_mismatched_shapes_raise_instead_of_broadcasting(bad):
-    args = {name: torch.zeros(5) for name in ("reward", "terminated", "next_q1", "next_q2", "next_log_prob")}
+    names = ("reward", "terminated", "next_q1", "next_q2", "next_log_prob")
+    args = {name: torch.zeros(5) for name in names}
     args[bad] = torch.zeros(5, 1)
     with pytest.raises(ValueError, match="shape"):
         soft_q_target(**args, gamma=0.99, alpha=0.2)
 
 
 def test_no_b_by_b_broadcast():
+    z4, z41, z1 = torch.zeros(4), torch.zeros(4, 1), torch.zeros(1)
     with pytest.raises(ValueError):
-        soft_q_target(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4, 1), torch.zeros(4, 1), torch.zeros(4, 1), 0.9, 0.1)
+        soft_q_target(z4, z41, z41, z41, z41, 0.9, 0.1)
     with pytest.raises(ValueError):
-        soft_q_target(torch.zeros(4), torch.zeros(4), torch.zeros(1), torch.zeros(1), torch.zeros(1), 0.9, 0.1)
+        soft_q_target(z4, z4, z1, z1, z1, 0.9, 0.1)
 
 
 def test_result_has_no_gradient():
     log_alpha = torch.tensor(math.log(0.3), requires_grad=True)
-    q1 = torch.randn(4, requires_grad=True)
-    q2 = torch.randn(4, requires_grad=True)
-    lp = torch.randn(4, requires_grad=True)
-    r = torch.randn(4, requires_grad=True)
+    q1, q2, lp, r = (torch.randn(4, requires_grad=True) for _ in range(4))
     y = soft_q_target(r, torch.zeros(4), q1, q2, lp, 0.99, log_alpha.exp())
     assert not y.requires_grad and y.grad_fn is None
     pred = torch.randn(4, requires_grad=True)
@@ -116,12 +125,23 @@ def test_result_has_no_gradient():
 
 
 def test_no_gradient_even_with_grad_mode_on_and_column_alpha():
-    alpha = torch.full((1,), 0.2, requires_grad=True)     # e.g. log_alpha of shape [1], exponentiated
+    alpha = torch.full((1,), 0.2, requires_grad=True)   # e.g. exp of a log_alpha of shape [1]
     with torch.enable_grad():
         y = soft_q_target(torch.zeros(3, 1), torch.zeros(3, 1), torch.ones(3, 1, requires_grad=True),
                           torch.ones(3, 1), -torch.ones(3, 1), 0.5, alpha)
     assert y.shape == (3, 1) and not y.requires_grad
     assert torch.allclose(y, torch.full((3, 1), 0.5 * (1 + 0.2)))
+
+
+def test_reads_no_tensor_values():
+    """Tensors on the `meta` device have shapes but no values: any value read (`.all()`, `.item()`,
+    `bool(t)`) raises. The function must run on them, because it runs at every update."""
+    meta = lambda *shape: torch.zeros(*shape, device="meta")
+    y = soft_q_target(meta(8), meta(8), meta(8), meta(8), meta(8), 0.99, 0.2)
+    assert y.shape == (8,) and y.device.type == "meta"
+    y = soft_q_target(meta(8, 1), torch.zeros(8, 1, dtype=torch.bool, device="meta"),
+                      meta(8, 1), meta(8, 1), meta(8, 1), 0.99, meta(()))
+    assert y.shape == (8, 1)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -153,37 +173,7 @@ def test_gamma_zero_and_alpha_zero():
     assert torch.equal(y, x)   # alpha = 0: no entropy term at all
 
 
-@pytest.mark.parametrize("gamma", [-0.01, 1.01, float("nan")])
-def test_bad_gamma(gamma):
+def test_non_tensor_inputs_fail_loudly():
     x = torch.zeros(2)
-    with pytest.raises(ValueError, match="gamma"):
-        soft_q_target(x, x, x, x, x, gamma, 0.1)
-
-
-@pytest.mark.parametrize("alpha", [-0.1, float("nan"), torch.tensor(-1.0)])
-def test_bad_alpha(alpha):
-    x = torch.zeros(2)
-    with pytest.raises(ValueError, match="alpha"):
-        soft_q_target(x, x, x, x, x, 0.9, alpha)
-
-
-def test_multi_element_alpha_is_rejected():
-    x = torch.zeros(3)
-    with pytest.raises(ValueError, match="alpha"):
-        soft_q_target(x, x, x, x, x, 0.9, torch.full((3,), 0.2))
-
-
-def test_terminated_must_be_zero_or_one():
-    x = torch.zeros(2)
-    with pytest.raises(ValueError, match="terminated"):
-        soft_q_target(x, _t(0.0, 0.5), x, x, x, 0.9, 0.1)
-
-
-def test_non_tensor_inputs_are_rejected():
-    x = torch.zeros(2)
-    with pytest.raises(TypeError):
+    with pytest.raises((TypeError, AttributeError)):
         soft_q_target([0.0, 0.0], x, x, x, x, 0.9, 0.1)
-    with pytest.raises(TypeError):
-        soft_q_target(x, x, torch.zeros(2, dtype=torch.long), x, x, 0.9, 0.1)
-    with pytest.raises(TypeError):
-        soft_q_target(x, x, x, x, x, "0.9", 0.1)
