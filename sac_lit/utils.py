@@ -16,12 +16,13 @@ __all__ = ['quick_mode', 'pick', 'seed_everything', 'vega_bundle', 'vega_bundle_
 
 # %% ../notebooks/90_utils.ipynb #4f82adac
 def quick_mode() -> bool:
-    "True when the environment variable `SAC_LIT_QUICK` asks for short runs (tests, CI)."
-    return os.environ.get("SAC_LIT_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+    "True when the environment variable `SAC_LIT_QUICK` asks for short runs."
+    flag = os.environ.get("SAC_LIT_QUICK", "").strip().lower()
+    return flag in {"1", "true", "yes", "on"}
 
 
 def pick(full, quick):
-    "Return `quick` in quick mode, `full` otherwise (for step counts, sample sizes, ...)."
+    "`quick` in quick mode, `full` otherwise (step counts, sample sizes, ...)."
     return quick if quick_mode() else full
 
 # %% ../notebooks/90_utils.ipynb #591f339e
@@ -34,46 +35,56 @@ def seed_everything(seed: int) -> None:
 # %% ../notebooks/90_utils.ipynb #1e614ba9
 _EMBED_OPTIONS = {"renderer": "svg", "actions": False}
 _BUNDLE_MARK = "/* sac_lit: Vega bundle, defined once per page */"
+_NO_BUNDLE = "(interactive chart: the Vega bundle did not load)"
 
 
 def vega_bundle() -> str:
-    "The vega + vega-lite + vega-embed JavaScript bundle matching altair's Vega-Lite version (offline)."
+    "vega + vega-lite + vega-embed, at altair's Vega-Lite version (offline)."
     import vl_convert as vlc
     from altair.utils._importers import vl_version_for_vl_convert
     return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
 
 
 def vega_bundle_script() -> str:
-    """`vega_bundle` wrapped to run at most once per page, in its own function scope.
+    """`vega_bundle` wrapped to run at most once per page, in its own scope.
 
-    The raw bundle declares top-level names (`const _`, ...) that collide with other scripts on a page
-    (Sphinx's own `_`), and a second copy would redeclare them; both throw in the browser."""
-    return _BUNDLE_MARK + "\nif (!window.vegaEmbed) { (function(){\n" + vega_bundle() + "\n}).call(window); }"
+    The raw bundle declares top-level names (`const _`, ...) that collide
+    with other scripts on a page (Sphinx's own `_`), and a second copy would
+    redeclare them; both throw in the browser."""
+    return (_BUNDLE_MARK + "\nif (!window.vegaEmbed) { (function(){\n"
+            + vega_bundle() + "\n}).call(window); }")
 
 
 class KernelFreeChart:
-    "A Vega-Lite chart whose sliders run in the browser; displays the same in Jupyter and the book."
+    "A Vega-Lite chart whose sliders run in the browser (Jupyter and book)."
 
     def __init__(self, chart, div_id: str | None = None):
-        self.spec = chart.to_dict() if hasattr(chart, "to_dict") else dict(chart)
+        is_altair = hasattr(chart, "to_dict")
+        self.spec = chart.to_dict() if is_altair else dict(chart)
         self.div_id = div_id or "sac-chart-" + uuid.uuid4().hex[:10]
 
     def to_html(self, inline_bundle: bool | None = None) -> str:
         if inline_bundle is None:
             inline_bundle = os.environ.get("SAC_LIT_BOOK") != "1"
         spec = json.dumps(self.spec).replace("</", "<\\/")
-        bundle = f"<script>{vega_bundle_script()}</script>\n" if inline_bundle else ""
+        bundle = ""
+        if inline_bundle:
+            bundle = f"<script>{vega_bundle_script()}</script>\n"
+        options = json.dumps(_EMBED_OPTIONS)
         return (
             f'{bundle}<div id="{self.div_id}" class="sac-lit-chart"></div>\n'
             "<script>(function(){\n"
             f'  var el = document.getElementById("{self.div_id}");\n'
-            '  if (!window.vegaEmbed) { el.textContent = "(interactive chart: the Vega bundle did not load)"; return; }\n'
-            f"  window.vegaEmbed(el, {spec}, {json.dumps(_EMBED_OPTIONS)}).catch(console.error);\n"
+            "  if (!window.vegaEmbed) { "
+            f'el.textContent = "{_NO_BUNDLE}"; return; }}\n'
+            f"  window.vegaEmbed(el, {spec}, {options})"
+            ".catch(console.error);\n"
             "})();</script>"
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/html": self.to_html(), "text/plain": f"<interactive chart {self.div_id}>"}
+        return {"text/html": self.to_html(),
+                "text/plain": f"<interactive chart {self.div_id}>"}
 
 
 def kernel_free(chart, div_id: str | None = None) -> KernelFreeChart:
