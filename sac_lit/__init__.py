@@ -15,6 +15,8 @@ from .gaussian import LOG_STD_MAX, LOG_STD_MIN, GaussianHead, bound_log_std, rsa
 from .policy import ActionMap, SquashedGaussianActor, squashed_gaussian_log_prob
 from .temperature import Temperature, actor_loss, temperature_loss
 from .buffer import Batch, ReplayBuffer, nbytes_per_transition
+from .agent import SAC, SACConfig
+from .train import TrainingDiverged, evaluate, train
 
 __all__ = [
     # chapter 1: entropy
@@ -34,4 +36,6 @@ __all__ = [
     "actor_loss", "temperature_loss", "Temperature",
     # chapter 8: the replay buffer
     "ReplayBuffer", "Batch", "nbytes_per_transition",
+    # chapters 9-10: the agent and its training loop
+    "SACConfig", "SAC", "train", "evaluate", "TrainingDiverged",
 ]

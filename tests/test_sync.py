@@ -91,5 +91,5 @@ def test_public_api_is_reexported():
         assert callable(value) or isinstance(value, float), name  # functions, classes, constants
     # DESIGN.md's public API
     for name in ("entropy", "bernoulli_entropy", "gaussian_entropy", "soft_q_target", "polyak_update",
-                 "squashed_gaussian_log_prob", "ReplayBuffer"):
+                 "squashed_gaussian_log_prob", "ReplayBuffer", "SAC", "train"):
         assert name in sac_lit.__all__

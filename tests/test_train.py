@@ -1,0 +1,379 @@
+"""Tests of sac_lit.train (chapter 10): seeding, resuming, checkpoints, failure handling."""
+import json
+import math
+import os
+import signal
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+import sac_lit.agent
+from sac_lit.agent import SAC, CheckpointError, SACConfig
+from sac_lit.buffer import ReplayBuffer
+from sac_lit.policy import ActionMap
+from sac_lit.train import (EVAL_SEED, TrainingDiverged, env_state, evaluate, make_env,
+                           set_env_state, train)
+
+torch.set_num_threads(1)
+TINY = SACConfig(hidden_sizes=(16, 16), batch_size=16, learning_starts=50, eval_every=100,
+                 eval_episodes=1, checkpoint_every=10_000)
+
+
+def run(out, steps, seed=0, **kwargs):
+    kwargs.setdefault("config", None if kwargs.get("resume") else TINY)
+    return train(kwargs.pop("env_id", "Pendulum-v1"), steps, seed=seed, out=out,
+                 progress=False, **kwargs)
+
+
+def load(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def assert_identical(x, y, path="ckpt"):
+    if isinstance(x, dict):
+        assert x.keys() == y.keys(), path
+        for k in x:
+            if k != "clock":
+                assert_identical(x[k], y[k], f"{path}[{k!r}]")
+    elif isinstance(x, (list, tuple)):
+        assert len(x) == len(y), path
+        for i, (a, b) in enumerate(zip(x, y)):
+            assert_identical(a, b, f"{path}[{i}]")
+    elif isinstance(x, torch.Tensor):
+        assert x.dtype == y.dtype and x.shape == y.shape and torch.equal(x, y), path
+    else:
+        assert type(x) is type(y) and x == y, (path, x, y)
+
+
+# ------------------------------------------------------------ test environments
+
+class _InterruptAt(gym.Wrapper):
+    "Pendulum that sends itself Ctrl-C after `after` steps (counted over all instances)."
+    after = None
+
+    def step(self, action):
+        out = self.env.step(action)
+        if _InterruptAt.after is not None:
+            _InterruptAt.after -= 1
+            if _InterruptAt.after == 0:
+                signal.raise_signal(signal.SIGINT)
+        return out
+
+
+class _Corridor(gym.Env):
+    """obs = [t]; the episode terminates at t = 3 in even episodes; odd ones run into the
+    TimeLimit of 5 steps (truncation). Reward 1 per step."""
+    observation_space = gym.spaces.Box(-1.0, 10.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.episode, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.episode % 2 == 0 and self.t == 3
+        return np.array([self.t], np.float32), 1.0, terminated, False, {}
+
+
+gym.register("SacLitInterrupt-v0", entry_point=lambda **kw: _InterruptAt(PendulumEnv()),
+             max_episode_steps=200)
+gym.register("SacLitCorridor-v0", entry_point=_Corridor, max_episode_steps=5)
+
+
+# ------------------------------------------------------------ determinism and resuming
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        run(tmp_path / name, 300, seed=seed)
+    text = {n: (tmp_path / n / "metrics.jsonl").read_text() for n in "abc"}
+    assert text["a"] == text["b"] != text["c"]
+    assert_identical(load(tmp_path / "a"), load(tmp_path / "b"))
+    assert '"critic_loss"' in text["a"] and '"kind": "eval"' in text["a"]
+
+
+def test_resume_mid_episode_is_bit_identical(tmp_path):
+    run(tmp_path / "whole", 500, seed=7)
+    run(tmp_path / "parts", 130, seed=7)                    # mid-episode, before any eval
+    assert load(tmp_path / "parts")["env"]["elapsed_steps"] == 130
+    run(tmp_path / "parts", 333, seed=7, resume=True)       # mid-episode again
+    run(tmp_path / "parts", 500, seed=7, resume=True)
+    whole, parts = load(tmp_path / "whole"), load(tmp_path / "parts")
+    assert_identical(whole, parts)
+    assert ((tmp_path / "whole" / "metrics.jsonl").read_bytes()
+            == (tmp_path / "parts" / "metrics.jsonl").read_bytes())
+    # the parts that matter most, spelled out
+    a, b = SAC.load(tmp_path / "whole"), SAC.load(tmp_path / "parts")
+    for name in ("actor_opt", "critic_opt", "alpha_opt"):
+        assert_identical(getattr(a, name).state_dict(), getattr(b, name).state_dict())
+    assert whole["buffer"]["size"] == 500
+
+
+def test_resume_of_a_finished_run_to_more_steps(tmp_path):
+    run(tmp_path / "whole", 400, seed=3)
+    run(tmp_path / "parts", 250, seed=3)
+    summary = run(tmp_path / "parts", 400, seed=3, resume=True)
+    assert_identical(load(tmp_path / "whole"), load(tmp_path / "parts"))
+    assert ((tmp_path / "whole" / "metrics.jsonl").read_text()
+            == (tmp_path / "parts" / "metrics.jsonl").read_text())
+    assert summary["steps"] == 400
+
+
+def test_rows_written_after_the_checkpoint_are_dropped_on_resume(tmp_path):
+    run(tmp_path / "whole", 300, seed=4)
+    run(tmp_path / "parts", 150, seed=4)
+    with open(tmp_path / "parts" / "metrics.jsonl", "a") as f:   # a run that died later
+        f.write('{"kind": "episode", "step": 999}\n')
+    run(tmp_path / "parts", 300, seed=4, resume=True)
+    assert ((tmp_path / "whole" / "metrics.jsonl").read_text()
+            == (tmp_path / "parts" / "metrics.jsonl").read_text())
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path):
+    config = SACConfig(**{**TINY.to_dict(), "eval_every": 0})
+    run(tmp_path / "whole", 400, seed=6, env_id="SacLitInterrupt-v0", config=config)
+    handler = signal.getsignal(signal.SIGINT)
+    _InterruptAt.after = 260                   # 260 training steps from now (no evaluation)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path / "parts", 400, seed=6, env_id="SacLitInterrupt-v0", config=config)
+    finally:
+        _InterruptAt.after = None
+    saved = load(tmp_path / "parts")
+    assert saved["loop"]["step"] == 260 and saved["env"]["elapsed_steps"] == 60
+    assert not (tmp_path / "parts" / "summary.json").exists()
+    run(tmp_path / "parts", 400, seed=6, env_id="SacLitInterrupt-v0", resume=True)
+    assert_identical(load(tmp_path / "whole"), load(tmp_path / "parts"))
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_mujoco_run_resumes_mid_episode_exactly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                # MuJoCo may write MUJOCO_LOG.TXT here
+    config = SACConfig(**{**TINY.to_dict(), "learning_starts": 40, "eval_every": 0})
+    run(tmp_path / "whole", 120, seed=1, env_id="HalfCheetah-v5", config=config)
+    run(tmp_path / "parts", 70, seed=1, env_id="HalfCheetah-v5", config=config)
+    assert load(tmp_path / "parts")["env"]["sim"]["mujoco"].numel() > 0
+    run(tmp_path / "parts", 120, seed=1, env_id="HalfCheetah-v5", resume=True)
+    assert_identical(load(tmp_path / "whole"), load(tmp_path / "parts"))
+
+
+def test_mujoco_state_round_trip_is_exact(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                # MuJoCo may write MUJOCO_LOG.TXT here
+    a, _ = make_env("HalfCheetah-v5")
+    a.reset(seed=1)
+    a.action_space.seed(1)
+    for _ in range(37):
+        a.step(a.action_space.sample())
+    saved = env_state(a)
+    b, _ = make_env("HalfCheetah-v5")
+    b.reset(seed=99)                           # another start, other generators
+    set_env_state(b, saved)
+    for _ in range(25):
+        action = a.action_space.sample()
+        assert np.array_equal(action, b.action_space.sample())
+        (oa, ra, *_), (ob, rb, *_) = a.step(action), b.step(action)
+        assert np.array_equal(oa, ob) and ra == rb
+    assert np.array_equal(a.reset()[0], b.reset()[0])   # later episodes too
+
+
+# ------------------------------------------------------------ checkpoints
+
+def test_checkpoint_loads_weights_only_with_big_integers(tmp_path):
+    run(tmp_path, 120, seed=0)
+    state = load(tmp_path)                      # would raise on any pickled object
+    pcg = state["env"]["np_random"]["state"]["state"]
+    assert isinstance(pcg, int) and pcg.bit_length() > 64   # a 128-bit generator state
+    env, _ = make_env("Pendulum-v1")
+    env.reset(seed=123)
+    set_env_state(env, state["env"])
+    assert env.unwrapped.np_random.bit_generator.state == state["env"]["np_random"]
+    assert isinstance(state["rng"]["python"][1][0], int)
+    assert state["buffer"]["rng"]["state"]["state"] > 0
+
+
+def test_a_crash_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    config = SACConfig(**{**TINY.to_dict(), "checkpoint_every": 100, "eval_every": 0})
+    real_save, calls = torch.save, []
+
+    def save_then_crash(obj, f):
+        calls.append(1)
+        if len(calls) == 2:                     # the checkpoint at step 200
+            f.write(b"half a checkpoint")
+            raise OSError("simulated crash")
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_then_crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        run(tmp_path, 300, seed=0, config=config)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load(tmp_path)["loop"]["step"] == 100
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("nan_from_step, checkpoint_every, last_good", [
+    (170, 100, 100),      # caught by the next action (NaN policy), mid-episode
+    (300, 150, 150)])     # caught by the checkpoint at the same step
+def test_nan_loss_stops_names_the_loss_and_keeps_the_last_good_checkpoint(
+        tmp_path, monkeypatch, nan_from_step, checkpoint_every, last_good):
+    config = SACConfig(**{**TINY.to_dict(), "checkpoint_every": checkpoint_every})
+    real_loss, calls = sac_lit.agent.critic_loss, []
+    first_bad_call = nan_from_step - TINY.learning_starts   # update k runs at step 50 + k
+
+    def critic_loss_going_nan(q1, q2, y):
+        calls.append(1)
+        loss = real_loss(q1, q2, y)
+        return loss * float("nan") if len(calls) >= first_bad_call else loss
+
+    monkeypatch.setattr(sac_lit.agent, "critic_loss", critic_loss_going_nan)
+    with pytest.raises(TrainingDiverged) as err:
+        run(tmp_path, 400, seed=0, config=config)
+    assert err.value.loss == "critic_loss" and "critic_loss" in str(err.value)
+    assert err.value.step in (nan_from_step, nan_from_step + 1)
+    state = load(tmp_path)
+    assert state["loop"]["step"] == last_good
+    assert all(torch.isfinite(p).all() for p in state["agent"]["actor"].values())
+    assert not (tmp_path / "summary.json").exists()
+
+
+# ------------------------------------------------------------ what the loop stores and does
+
+def test_terminated_is_stored_never_truncated(tmp_path):
+    config = SACConfig(**{**TINY.to_dict(), "learning_starts": 30, "eval_every": 0})
+    run(tmp_path, 30, seed=0, env_id="SacLitCorridor-v0", config=config)
+    buf = ReplayBuffer(1, 1, config.buffer_size)
+    buf.load_state_dict(load(tmp_path)["buffer"])
+    t_next = buf.next_obs[:30, 0]
+    d = buf.terminated[:30]
+    # episodes: 3 steps ending in termination, 5 steps ending in truncation, alternately
+    expected_t = np.array(([1, 2, 3] + [1, 2, 3, 4, 5]) * 4)[:30]
+    assert np.array_equal(t_next, expected_t)
+    expected_d = np.zeros(30)
+    ends = np.cumsum(([3, 5] * 4))
+    expected_d[[e - 1 for i, e in enumerate(ends) if i % 2 == 0 and e <= 30]] = 1
+    assert np.array_equal(d, expected_d)
+    assert np.array_equal(buf.next_obs[7], [5.0]) and np.array_equal(buf.obs[8], [0.0])
+
+
+def test_pendulum_episodes_are_truncated_and_stored_with_d_zero(tmp_path):
+    run(tmp_path, 210, seed=2)
+    buf = ReplayBuffer(3, 1, TINY.buffer_size)
+    buf.load_state_dict(load(tmp_path)["buffer"])
+    assert not buf.terminated[:210].any()
+    env, action_map = make_env("Pendulum-v1")
+    obs, _ = env.reset(seed=2)
+    for t in range(200):
+        obs, *_ = env.step(action_map.to_env(buf.action[t]))
+        assert np.array_equal(buf.next_obs[t], obs)
+    assert not np.array_equal(buf.next_obs[199], buf.obs[200])
+
+
+def test_warm_up_actions_come_from_the_seeded_action_space(tmp_path):
+    run(tmp_path, 60, seed=9)
+    buf = ReplayBuffer(3, 1, TINY.buffer_size)
+    buf.load_state_dict(load(tmp_path)["buffer"])
+    env, action_map = make_env("Pendulum-v1")
+    env.action_space.seed(9)
+    expected = np.array([action_map.from_env(env.action_space.sample()) for _ in range(50)])
+    assert np.array_equal(buf.action[:50], expected)
+    assert not np.array_equal(buf.action[50:60], expected[:10])
+
+
+def test_evaluation_is_the_mean_action_and_leaves_training_rng_alone(tmp_path):
+    run(tmp_path, 150, seed=0)
+    agent = SAC.load(tmp_path)
+    env, action_map = make_env("Pendulum-v1")
+    state = torch.get_rng_state()
+    first = evaluate(agent, env, action_map, episodes=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert evaluate(agent, env, action_map, episodes=2)["returns"] == first["returns"]
+    for i in range(2):
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        total, done, t = 0.0, False, 0
+        while not done:
+            with torch.no_grad():
+                mean, _ = agent.actor.head(torch.as_tensor(obs)[None])
+            obs, r, term, trunc, _ = env.step(action_map.to_env(torch.tanh(mean)[0].numpy()))
+            total, done, t = total + float(r), term or trunc, t + 1
+        assert math.isclose(total, first["returns"][i], rel_tol=1e-12)
+        g = first["discounted"][i]
+        assert len(first["discounted"][i]) == len(first["q"][i]) == t == 200
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [100, 150]
+
+
+def test_discounted_returns_follow_the_recursion(tmp_path):
+    run(tmp_path, 60, seed=0)
+    agent = SAC.load(tmp_path)
+    env, action_map = make_env("Pendulum-v1")
+    out = evaluate(agent, env, action_map, episodes=1)
+    g = out["discounted"][0]
+    rewards = np.empty(len(g))                  # recover r_t = G_t − γ G_{t+1}
+    rewards[:-1] = g[:-1] - agent.config.gamma * g[1:]
+    rewards[-1] = g[-1]
+    assert math.isclose(rewards.sum(), out["returns"][0], rel_tol=1e-9)
+    direct = sum(agent.config.gamma ** k * r for k, r in enumerate(rewards))
+    assert math.isclose(direct, g[0], rel_tol=1e-9)
+    assert out["q"][0].shape == g.shape and 0 <= out["actions_saturated"] <= 1
+
+
+def test_no_updates_during_the_warm_up(tmp_path):
+    config = SACConfig(**{**TINY.to_dict(), "learning_starts": 250})
+    summary = run(tmp_path, 420, seed=0, config=config)
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    episodes = [r for r in rows if r["kind"] == "episode"]
+    assert "critic_loss" not in episodes[0] and "critic_loss" in episodes[1]
+    assert summary["train_steps"] == 420 - 250
+
+
+def test_summary_and_run_directory(tmp_path):
+    summary = run(tmp_path, 250, seed=0)
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["checkpoint.pt", "config.json", "metrics.jsonl", "summary.json"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert summary["train_steps"] == 250 - TINY.learning_starts and summary["train_sps"] > 0
+    assert summary["final_eval_step"] == 250 and summary["episodes"] == 1
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config == {"env_id": "Pendulum-v1", "seed": 0, "config": TINY.to_dict()}
+
+
+# ------------------------------------------------------------ bad input
+
+def test_bad_input_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown environment"):
+        run(None, 10, env_id="NoSuchEnv-v0")
+    with pytest.raises(ValueError, match="Box"):
+        run(None, 10, env_id="CartPole-v1")
+    with pytest.raises(ValueError):
+        run(None, 0)
+    with pytest.raises(ValueError):
+        run(None, 10, seed=-1)
+    with pytest.raises(ValueError, match="needs the run directory"):
+        run(None, 10, resume=True)
+    with pytest.raises(CheckpointError):
+        run(tmp_path / "empty", 10, resume=True)
+    run(tmp_path / "r", 60)
+    before = {f: (tmp_path / "r" / f).read_bytes() for f in os.listdir(tmp_path / "r")}
+    with pytest.raises(FileExistsError):
+        run(tmp_path / "r", 60)                          # an existing run, no resume
+    with pytest.raises(ValueError, match="batch_size"):
+        run(tmp_path / "r", 80, resume=True, config=SACConfig(**{**TINY.to_dict(), "batch_size": 8}))
+    with pytest.raises(ValueError, match="seed"):
+        run(tmp_path / "r", 80, seed=5, resume=True)
+    with pytest.raises(ValueError, match="already at step"):
+        run(tmp_path / "r", 30, resume=True)
+    assert before == {f: (tmp_path / "r" / f).read_bytes() for f in os.listdir(tmp_path / "r")}
+
+
+def test_eval_settings_may_change_on_resume(tmp_path):
+    run(tmp_path, 100)
+    run(tmp_path, 160, resume=True, eval_every=30, eval_episodes=2)
+    rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [100, 120, 150, 160]
+    assert len([r for r in rows if r["kind"] == "eval"][-1]["returns"]) == 2
