@@ -48,7 +48,8 @@ def check_positive_int(**values) -> None:
     "Raise unless every named value is an int >= 1 (bool is not an int here)."
     for name, n in values.items():
         if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"{name} must be an integer, got {type(n).__name__}")
+            kind = type(n).__name__
+            raise TypeError(f"{name} must be an integer, got {kind}")
         if n < 1:
             raise ValueError(f"{name} must be >= 1, got {n}")
 
@@ -66,7 +67,8 @@ def check_finite(**tensors) -> None:
             raise ValueError(f"{name} holds NaN or infinite values")
 
 # %% ../notebooks/91_checks.ipynb #4e0afd3b
-def check_probs(p: torch.Tensor, dim: int = -1, tol: float | None = None) -> None:
+def check_probs(p: torch.Tensor, dim: int = -1,
+                tol: float | None = None) -> None:
     """Raise ValueError unless `p` holds probabilities summing to 1 along `dim`.
 
     `tol` defaults to 1e-4 in float32 (and lower precisions), 1e-9 in float64.

@@ -180,21 +180,32 @@ def test_actor_gradients_reach_only_its_parameters():
     assert all(p.grad is None for p in other.parameters())
 
 
-def test_actor_pathwise_gradient_of_mean_action_matches_quadrature():
-    "Pinned actor: u ~ N(mu, sigma^2) in every state; d E[tanh u]/d mu = E[1 - tanh(u)^2]."
-    mu, sigma = 0.5, 0.7
+def _pinned_actor(mu: float, sigma: float) -> SquashedGaussianActor:
+    "An actor whose head outputs mean mu and std sigma in every state (zero weights)."
     actor = SquashedGaussianActor(1, 1, (4,))
     with torch.no_grad():
         for layer, v in ((actor.head.mean, mu), (actor.head.log_std, math.log(sigma))):
             layer.weight.zero_()
             layer.bias.fill_(v)
-    torch.manual_seed(5)
+    return actor
+
+
+def _sampled_grads(actor, seed: int, objective, param) -> torch.Tensor:
+    "100 pathwise gradient estimates of objective(action, log_prob) wrt param, 2000 states each."
+    torch.manual_seed(seed)
     grads = []
     for _ in range(100):
-        action, _ = actor(torch.zeros(2000, 1))
-        (g,) = torch.autograd.grad(action.mean(), actor.head.mean.bias)
+        action, log_prob = actor(torch.zeros(2000, 1))
+        (g,) = torch.autograd.grad(objective(action, log_prob), param)
         grads.append(g.item())
-    grads = torch.tensor(grads, dtype=torch.float64)
+    return torch.tensor(grads, dtype=torch.float64)
+
+
+def test_actor_pathwise_gradient_of_mean_action_matches_quadrature():
+    "Pinned actor: u ~ N(mu, sigma^2) in every state; d E[tanh u]/d mu = E[1 - tanh(u)^2]."
+    mu, sigma = 0.5, 0.7
+    actor = _pinned_actor(mu, sigma)
+    grads = _sampled_grads(actor, 5, lambda a, lp: a.mean(), actor.head.mean.bias)
     x = torch.linspace(-10, 10, 20001, dtype=torch.float64)
     w = torch.exp(-x**2 / 2)
     truth = ((1 - torch.tanh(mu + sigma * x) ** 2) * w).sum() / w.sum()
@@ -205,18 +216,8 @@ def test_actor_pathwise_gradient_of_mean_log_prob_matches_quadrature():
     """Pinned actor: E[log π(ã)] = −H(ã) = −log σ − E[log(1 − tanh² u)] + const, so
     d E[log π]/d log σ = −1 + 2σ E[ξ tanh(μ + σξ)] (gradients through u and through log σ)."""
     mu, sigma = 0.6, 1.2
-    actor = SquashedGaussianActor(1, 1, (4,))
-    with torch.no_grad():
-        for layer, v in ((actor.head.mean, mu), (actor.head.log_std, math.log(sigma))):
-            layer.weight.zero_()
-            layer.bias.fill_(v)
-    torch.manual_seed(8)
-    grads = []
-    for _ in range(100):
-        _, log_prob = actor(torch.zeros(2000, 1))
-        (g,) = torch.autograd.grad(log_prob.mean(), actor.head.log_std.bias)
-        grads.append(g.item())
-    grads = torch.tensor(grads, dtype=torch.float64)
+    actor = _pinned_actor(mu, sigma)
+    grads = _sampled_grads(actor, 8, lambda a, lp: lp.mean(), actor.head.log_std.bias)
     x = torch.linspace(-10, 10, 20001, dtype=torch.float64)
     w = torch.exp(-x**2 / 2) / torch.exp(-x**2 / 2).sum()
     truth = -1 + 2 * sigma * (w * x * torch.tanh(mu + sigma * x)).sum()
