@@ -29,8 +29,9 @@ def check_range(name: str, x, low=None, high=None, *,
     """Raise unless the Python number `x` lies in the interval [low, high].
 
     `low_open`/`high_open` exclude an end; `None` leaves a side unbounded.
-    NaN is always rejected. Tensors are refused on purpose: reading their
-    value would force a host sync (see `check_finite`).
+    NaN and infinities are always rejected (no hyper-parameter is infinite).
+    Tensors are refused on purpose: reading their value would force a host
+    sync (see `check_finite`).
     """
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
@@ -40,6 +41,8 @@ def check_range(name: str, x, low=None, high=None, *,
     span += f"{'inf' if high is None else high}{right}"
     too_low = low is not None and (x <= low if low_open else x < low)
     too_high = high is not None and (x >= high if high_open else x > high)
+    if math.isinf(x):
+        raise ValueError(f"{name} must be finite, got {x}")
     if math.isnan(x) or too_low or too_high:
         raise ValueError(f"{name} must lie in {span}, got {x}")
 

@@ -24,6 +24,14 @@ def test_range_closed(x, ok):
             check_range("gamma", x, 0, 1)
 
 
+@pytest.mark.parametrize("x", [math.inf, -math.inf])
+def test_range_refuses_infinities(x):
+    with pytest.raises(ValueError, match="^lr must be finite"):
+        check_range("lr", x, 0, None, low_open=True)
+    with pytest.raises(ValueError, match="^target_entropy must be finite"):
+        check_range("target_entropy", x)
+
+
 def test_range_open_ends_and_one_sided():
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         check_range("gamma", 0.0, 0, 1, low_open=True)
