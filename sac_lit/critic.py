@@ -12,22 +12,31 @@ from torch import nn
 from .checks import check_positive_int, check_range, check_same_shape
 
 # %% auto #0
-__all__ = ['QNetwork', 'TwinQ', 'make_target', 'polyak_update', 'critic_loss']
+__all__ = ['relu_layers', 'QNetwork', 'TwinQ', 'make_target', 'polyak_update', 'critic_loss']
 
 # %% ../notebooks/04_clipped_double_q.ipynb #bbef607f
+def relu_layers(in_width: int,
+                hidden_sizes: Sequence[int]) -> list[nn.Module]:
+    "Linear + ReLU for each hidden size: the trunk of every network here."
+    hidden = {f"h{k}": h for k, h in enumerate(hidden_sizes, 1)}
+    check_positive_int(**hidden)
+    widths = [in_width, *hidden_sizes]
+    layers = []
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return layers
+
+
 class QNetwork(nn.Module):
     "One critic Q_φ(s, a): an MLP on the concatenation [s, a], one output."
 
     def __init__(self, obs_dim: int, act_dim: int,
                  hidden_sizes: Sequence[int] = (256, 256)):
         super().__init__()
-        hidden = {f"h{k}": h for k, h in enumerate(hidden_sizes, 1)}
-        check_positive_int(obs_dim=obs_dim, act_dim=act_dim, **hidden)
-        widths = [obs_dim + act_dim, *hidden_sizes]
-        layers = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], 1))
+        check_positive_int(obs_dim=obs_dim, act_dim=act_dim)
+        trunk = relu_layers(obs_dim + act_dim, hidden_sizes)
+        width = hidden_sizes[-1] if hidden_sizes else obs_dim + act_dim
+        self.net = nn.Sequential(*trunk, nn.Linear(width, 1))
 
     def forward(self, obs, action):
         "obs [B, obs_dim], action [B, act_dim] -> Q_φ(s, a), shape [B]."

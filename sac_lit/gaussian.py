@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .checks import check_positive_int, check_same_shape
+from .critic import relu_layers
 
 # %% auto #0
 __all__ = ['LOG_STD_MIN', 'LOG_STD_MAX', 'bound_log_std', 'GaussianHead', 'rsample']
@@ -24,20 +25,17 @@ def bound_log_std(raw: torch.Tensor, low: float = LOG_STD_MIN,
 
 # %% ../notebooks/05_reparameterisation.ipynb #783ea637
 class GaussianHead(nn.Module):
-    "s ↦ (μ_θ(s), log σ_θ(s)): a ReLU MLP trunk and two linear heads."
+    """s ↦ (μ_θ(s), log σ_θ(s)): a ReLU MLP trunk and two linear heads.
+    The trunk is chapter 4's `relu_layers`, as in the critics."""
 
     def __init__(self, obs_dim: int, act_dim: int,
                  hidden_sizes: Sequence[int] = (256, 256)):
         super().__init__()
-        hidden = {f"h{k}": h for k, h in enumerate(hidden_sizes, 1)}
-        check_positive_int(obs_dim=obs_dim, act_dim=act_dim, **hidden)
-        widths = [obs_dim, *hidden_sizes]
-        layers = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-        self.trunk = nn.Sequential(*layers)
-        self.mean = nn.Linear(widths[-1], act_dim)
-        self.log_std = nn.Linear(widths[-1], act_dim)
+        check_positive_int(obs_dim=obs_dim, act_dim=act_dim)
+        self.trunk = nn.Sequential(*relu_layers(obs_dim, hidden_sizes))
+        width = hidden_sizes[-1] if hidden_sizes else obs_dim
+        self.mean = nn.Linear(width, act_dim)
+        self.log_std = nn.Linear(width, act_dim)
 
     def forward(self, obs: torch.Tensor):
         "obs [B, obs_dim] -> (mean, log_std), each [B, act_dim]."
