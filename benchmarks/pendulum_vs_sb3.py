@@ -18,19 +18,17 @@ benchmarks/results/. Needs `pip install -r benchmarks/requirements.txt`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from provenance import provenance as shared_provenance  # noqa: E402
+
 ENV_ID = "Pendulum-v1"
 EVAL_SEED = 10_000          # evaluation episode i starts from reset(seed=EVAL_SEED + i)
 
@@ -138,44 +136,7 @@ def run_sb3(seed: int, args) -> dict:
 
 
 def provenance(args) -> dict:
-    import gymnasium
-    import torch
-    info = {
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__,
-        "torch_threads": args.threads,
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
-    try:
-        import stable_baselines3
-        info["stable_baselines3"] = stable_baselines3.__version__
-    except ImportError:
-        info["stable_baselines3"] = None
-    git = ["git", "-C", str(ROOT)]
-    try:
-        info["git_commit"] = subprocess.run(
-            git + ["rev-parse", "HEAD"], capture_output=True, text=True,
-            check=True).stdout.strip()
-        dirty = subprocess.run(git + ["status", "--porcelain", "--", "sac_lit"],
-                               capture_output=True, text=True).stdout.strip()
-        info["sac_lit_uncommitted_changes"] = bool(dirty)
-    except (OSError, subprocess.CalledProcessError):
-        info["git_commit"] = None
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "sac_lit").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    info["sac_lit_sources_sha256"] = digest.hexdigest()
-    try:
-        cpu = [line.split(":", 1)[1].strip()
-               for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("model name")]
-        info["cpu"] = f"{cpu[0]} (x{len(cpu)})" if cpu else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
-    return info
+    return shared_provenance(torch_threads=args.threads)
 
 
 def table(results: dict, seeds: list[int]) -> str:

@@ -17,6 +17,7 @@ from .temperature import Temperature, actor_loss, temperature_loss
 from .buffer import Batch, ReplayBuffer, nbytes_per_transition
 from .agent import SAC, SACConfig
 from .train import TrainingDiverged, evaluate, train
+from .speed import matmul_gflops, roofline, update_flops
 
 __all__ = [
     # chapter 1: entropy
@@ -38,4 +39,6 @@ __all__ = [
     "ReplayBuffer", "Batch", "nbytes_per_transition",
     # chapters 9-10: the agent and its training loop
     "SACConfig", "SAC", "train", "evaluate", "TrainingDiverged",
+    # chapter 12: making SAC fast
+    "update_flops", "matmul_gflops", "roofline",
 ]

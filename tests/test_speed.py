@@ -1,0 +1,108 @@
+"""Chapter 12: the FLOP count of an update, the roofline, and the speed variants.
+
+The FLOP count is checked against PyTorch's own counter on real updates; the
+benchmark's variants of the update are checked to compute the same losses as
+the baseline (the equivalence check of benchmarks/update_ablation.py, run on
+a few updates so that it can run in CI).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from sac_lit import SAC, SACConfig, matmul_gflops, roofline, update_flops
+from sac_lit.buffer import Batch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _batch(obs_dim, act_dim, n):
+    g = torch.Generator().manual_seed(0)
+    return Batch(torch.randn(n, obs_dim, generator=g),
+                 torch.rand(n, act_dim, generator=g) * 2 - 1,
+                 torch.randn(n, generator=g),
+                 torch.randn(n, obs_dim, generator=g),
+                 (torch.rand(n, generator=g) < 0.2).float())
+
+
+def _counted(agent, batch):
+    with FlopCounterMode(display=False) as counter:
+        agent.update(batch)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("obs_dim, act_dim, n, sizes", [
+    (17, 6, 256, (256, 256)), (11, 3, 32, (64, 64)), (3, 1, 8, (16, 8, 4)),
+    (5, 2, 16, (7,))])
+def test_update_flops_equals_pytorchs_count(obs_dim, act_dim, n, sizes):
+    torch.manual_seed(0)
+    config = SACConfig(hidden_sizes=sizes, batch_size=n)
+    agent = SAC(obs_dim, act_dim, config)
+    assert _counted(agent, _batch(obs_dim, act_dim, n)) == update_flops(
+        obs_dim, act_dim, n, sizes)
+
+
+def test_update_flops_of_halfcheetah():
+    # 2·256·(4·72,960 + 12·71,680 − 4,352 − 2·5,888), by hand
+    assert update_flops(17, 6) == 2 * 256 * (4 * 72_960 + 12 * 71_680
+                                             - 4_352 - 2 * 5_888)
+
+
+def test_policy_step_skips_the_critics_weight_gradients():
+    "backward(inputs=θ) saves exactly the critics' weight gradients, 2·2|B|C."
+    torch.manual_seed(0)
+    agent = SAC(17, 6)
+    agent._theta = None                      # backward into every parameter
+    extra = _counted(agent, _batch(17, 6, 256)) - update_flops(17, 6)
+    critic = 23 * 256 + 256 * 256 + 256
+    assert extra == 2 * 256 * 2 * critic
+
+
+def test_roofline_and_matmul_gflops():
+    assert roofline(2e9, 100.0) == pytest.approx(50.0)
+    rate = matmul_gflops(64, 64, 64, repeats=3)
+    assert 0.01 < rate < 1e5                 # GFLOP/s of a real product
+    assert matmul_gflops(8, 8, 8, repeats=2, batch=3) > 0
+
+
+def test_sac_uses_fused_adam():
+    agent = SAC(3, 1)
+    for opt in (agent.actor_opt, agent.critic_opt, agent.alpha_opt):
+        assert opt.defaults["fused"] is True
+
+
+def test_benchmark_variants_compute_the_same_update(tmp_path):
+    "Every variant of benchmarks/update_ablation.py gives the baseline's losses."
+    out = tmp_path / "ablation.json"
+    variants = "baseline,foreach,fused,frozen,stacked,merged,sac_lit"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "update_ablation.py"),
+         "--rounds", "1", "--updates", "2", "--threads", "1",
+         "--variants", variants, "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "same losses on the first update" in proc.stdout
+    assert out.is_file()
+
+
+def test_benchmark_equivalence_check_can_fail(monkeypatch):
+    "A variant that computes another update is caught (the check is not empty)."
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import update_ablation as ab
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    variants = {n: ab.Variant(n) for n in ("baseline", "stacked")}
+    batch = _batch(ab.OBS, ab.ACT, ab.BATCH)
+    ab.check_equivalence({n: ab.Variant(n) for n in variants}, batch)
+    broken = ab.Variant("stacked")
+    with torch.no_grad():
+        broken.agent.critic.b[-1].add_(1.0)  # both critics one higher
+    with pytest.raises(SystemExit, match="not the same update"):
+        ab.check_equivalence({"baseline": ab.Variant("baseline"),
+                              "stacked": broken}, batch)
