@@ -114,7 +114,9 @@ DEVICES = ("auto", "cpu", "cuda")
 def build_parser() -> Parser:
     "The `train` and `eval` commands and their flags."
     parser = Parser(prog="python -m sac_lit",
-                    description="Train and evaluate Soft Actor-Critic.")
+                    description="Train and evaluate Soft Actor-Critic.",
+                    epilog="Many runs on Ray: python -m sac_lit sweep --help"
+                    " (Chapter 13).")
     commands = parser.add_subparsers(dest="command", required=True,
                                      metavar="{train,eval}")
     t = commands.add_parser("train", help="train a run, or resume one")

@@ -76,7 +76,8 @@ def evaluate(agent: SAC, env: gym.Env, action_map: ActionMap,
                     action_map.to_env(a_tilde))
                 rewards.append(float(reward))
                 done = terminated or truncated
-            s, a = (torch.as_tensor(np.array(x), device=agent.device)
+            s, a = (torch.as_tensor(np.array(x), dtype=torch.float32,
+                                    device=agent.device)  # MuJoCo: f64
                     for x in (observations, actions))
             g, discounted = 0.0, np.zeros(len(rewards))
             for t in reversed(range(len(rewards))):   # G_t = r_t + γ G_{t+1}
