@@ -16,7 +16,6 @@ writes benchmarks/results/memory.json with provenance.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from provenance import provenance  # noqa: E402
+from provenance import provenance, write_result  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -102,10 +101,7 @@ def main(argv=None) -> int:
           f"{record['measured_bytes_per_transition']:.1f} measured; "
           f"checkpoint {checkpoint_mb:.0f} MB; "
           f"peak RSS {record['peak_rss_mb']:.0f} MB")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(record, args.out)
     return 0
 
 

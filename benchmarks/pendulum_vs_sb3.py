@@ -18,7 +18,6 @@ benchmarks/results/. Needs `pip install -r benchmarks/requirements.txt`.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance as shared_provenance  # noqa: E402
+from provenance import write_result  # noqa: E402
 
 ENV_ID = "Pendulum-v1"
 EVAL_SEED = 10_000          # evaluation episode i starts from reset(seed=EVAL_SEED + i)
@@ -185,10 +185,7 @@ def main(argv=None) -> int:
                                          for r in results[lib].values())
                   for lib in libs},
               "results": results, "provenance": started}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"\nwrote {out}")
+    write_result(record, args.out)
     return 0
 
 

@@ -62,3 +62,13 @@ def provenance(**extra) -> dict:
     info["sac_lit_sources_sha256"] = digest.hexdigest()
     info["cpu"] = cpu_name()
     return info
+
+
+def write_result(record: dict, path) -> Path:
+    "Write a result as indented JSON (creating its folder); say where."
+    import json
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+    return path

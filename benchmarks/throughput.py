@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from provenance import provenance  # noqa: E402
+from provenance import provenance, write_result  # noqa: E402
 
 HIDDEN = (256, 256)
 
@@ -188,10 +188,7 @@ def main(argv=None) -> int:
               f"(median of pairs; pairs {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"roofline: matmul peak {peak:.0f} GFLOP/s / {gflop:.3f} GFLOP per "
           f"update = {roofline:.0f} updates/s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(record, args.out)
     return 0
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
@@ -44,7 +43,7 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from provenance import provenance  # noqa: E402
+from provenance import provenance, write_result  # noqa: E402
 
 from sac_lit import (SAC, ReplayBuffer, SACConfig, actor_loss,  # noqa: E402
                      critic_loss, polyak_update, soft_q_target,
@@ -274,10 +273,7 @@ def main(argv=None) -> int:
               "rounds": args.rounds, "updates_per_round": args.updates,
               "variants": rows, "sampling_micros": sampling,
               "provenance": started}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(record, args.out)
     return 0
 
 

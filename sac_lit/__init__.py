@@ -18,6 +18,7 @@ from .buffer import Batch, ReplayBuffer, nbytes_per_transition
 from .agent import SAC, SACConfig
 from .train import TrainingDiverged, evaluate, train
 from .speed import matmul_gflops, roofline, update_flops
+from .sweep import iqm, iqm_ci, sweep
 
 __all__ = [
     # chapter 1: entropy
@@ -41,4 +42,6 @@ __all__ = [
     "SACConfig", "SAC", "train", "evaluate", "TrainingDiverged",
     # chapter 12: making SAC fast
     "update_flops", "matmul_gflops", "roofline",
+    # chapter 13: sweeps and their statistics
+    "sweep", "iqm", "iqm_ci",
 ]

@@ -377,3 +377,12 @@ def test_eval_settings_may_change_on_resume(tmp_path):
     rows = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "eval"] == [100, 120, 150, 160]
     assert len([r for r in rows if r["kind"] == "eval"][-1]["returns"]) == 2
+
+
+def test_evaluation_on_float64_observations(tmp_path):
+    "MuJoCo's observations are float64: evaluate() must still score them."
+    env, action_map = make_env("Hopper-v5")
+    assert env.observation_space.dtype == np.float64
+    agent = SAC(11, 3, SACConfig(hidden_sizes=(16, 16)))
+    result = evaluate(agent, env, action_map, episodes=1)
+    assert len(result["returns"]) == 1 and result["q"][0].dtype == np.float32

@@ -1,0 +1,208 @@
+"""Sweeps (sac_lit.sweep, `python -m sac_lit sweep`) and their statistics.
+
+The end-to-end tests start a real local Ray instance with one CPU and Ray's
+dashboard off, as `python -m sac_lit sweep` does, and train tiny Pendulum runs
+(32-unit networks, a few hundred steps) in quick mode.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sac_lit.agent import SACConfig
+from sac_lit.cli import UsageError
+from sac_lit.sweep import (iqm, iqm_ci, main, parse_seeds, run_dir, run_one,
+                           run_status, steps_done)
+from sac_lit.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--hidden-sizes", "32,32", "--batch-size", "32",
+        "--learning-starts", "100", "--eval-every", "100",
+        "--eval-episodes", "1", "--checkpoint-every", "100"]
+TINY_CONFIG = SACConfig(hidden_sizes=(32, 32), batch_size=32,
+                        learning_starts=100, eval_every=100, eval_episodes=1,
+                        checkpoint_every=100)
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1",
+             "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def sweep_cli(*args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sac_lit", "sweep", *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=CHILD_ENV, cwd=ROOT)
+
+
+# ------------------------------------------------------------ statistics
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 12, 101])
+def test_iqm_is_the_mean_of_the_middle_half(n):
+    x = np.random.default_rng(n).normal(size=n)
+    k = n // 4
+    assert iqm(x) == pytest.approx(np.sort(x)[k:n - k].mean(), abs=1e-12)
+
+
+def test_iqm_ignores_a_diverged_run():
+    runs = [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1002.0, 998.0, -1e9]
+    assert 990 < iqm(runs) < 1010
+
+
+def test_iqm_ci_brackets_the_iqm_and_shrinks_with_more_runs():
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=5)
+    large = rng.normal(size=500)
+    m, low, high = iqm_ci(small, n_resamples=2000)
+    assert low <= m <= high
+    _, low_l, high_l = iqm_ci(large, n_resamples=2000)
+    assert high_l - low_l < (high - low) / 3
+    assert low_l < 0 < high_l                    # the true IQM of N(0, 1)
+
+
+def test_iqm_ci_of_one_run_has_no_interval():
+    m, low, high = iqm_ci([3.0])
+    assert m == 3.0 and np.isnan(low) and np.isnan(high)
+
+
+def test_iqm_ci_is_reproducible():
+    x = [1.0, 5.0, 2.0, 8.0]
+    assert iqm_ci(x, seed=3) == iqm_ci(x, seed=3)
+
+
+# ------------------------------------------------------------- the parts
+
+@pytest.mark.parametrize("text, seeds", [
+    ("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("0,2,5", [0, 2, 5]),
+    ("0-2,7", [0, 1, 2, 7]), (" 1 - 2 ", [1, 2])])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "-1", "0,0", "1-2,2",
+                                  "0..4", "1.5"])
+def test_parse_seeds_refuses(text):
+    with pytest.raises(UsageError):
+        parse_seeds(text)
+
+
+def test_run_status_and_steps_done(tmp_path):
+    run = run_dir(tmp_path, "Pendulum-v1", 0)
+    assert run == tmp_path / "Pendulum-v1" / "seed_0"
+    assert run_status(run, 300) == "new" and steps_done(run) == 0
+    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, progress=False)
+    assert run_status(run, 200) == "done"
+    assert run_status(run, 300) == "partial"
+    assert steps_done(run) == 200
+
+
+def test_run_one_restarts_a_run_that_never_checkpointed(tmp_path):
+    run = run_dir(tmp_path, "Pendulum-v1", 0)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"kind": "episode", "step": 7}\n')
+    row = run_one("Pendulum-v1", 0, 200, run, TINY_CONFIG.to_dict())
+    assert row["status"] == "done", row
+    assert json.loads((run / "summary.json").read_text())["steps"] == 200
+
+
+def test_run_one_reports_a_changed_hyper_parameter(tmp_path):
+    run = run_dir(tmp_path, "Pendulum-v1", 0)
+    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, progress=False)
+    other = {**TINY_CONFIG.to_dict(), "gamma": 0.9}
+    row = run_one("Pendulum-v1", 0, 300, run, other)
+    assert row["status"] == "failed" and "gamma" in row["error"]
+
+
+# ------------------------------------------------------------ end to end
+
+def pendulum_sweep(out, steps, statuses):
+    "Seeds 0-1 of Pendulum on one CPU; the runs must end with `statuses`."
+    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0-1", "--steps",
+                     str(steps), "--out", str(out), "--num-cpus", "1",
+                     "--no-progress", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "sweep.json").read_text())
+    assert [r["status"] for r in record["runs"]] == statuses
+    return proc
+
+
+def test_a_tiny_sweep_end_to_end_then_resumed_then_skipped(tmp_path):
+    out = tmp_path / "sweep"
+    first = pendulum_sweep(out, 200, ["done", "done"])
+    assert "Pendulum-v1: IQM final evaluation return" in first.stdout
+    for seed in (0, 1):
+        summary = json.loads((run_dir(out, "Pendulum-v1", seed)
+                              / "summary.json").read_text())
+        assert summary["steps"] == 200 and summary["seed"] == seed
+
+    pendulum_sweep(out, 300, ["resumed", "resumed"])
+
+    # the resumed run is the run trained in one go, bit for bit
+    alone = tmp_path / "alone"
+    train("Pendulum-v1", 300, 1, out=alone, config=TINY_CONFIG, progress=False)
+    swept = torch.load(run_dir(out, "Pendulum-v1", 1) / "checkpoint.pt",
+                       weights_only=True)["agent"]
+    single = torch.load(alone / "checkpoint.pt", weights_only=True)["agent"]
+    for part in ("actor", "critic", "critic_targ", "temperature"):
+        for k, v in single[part].items():
+            assert torch.equal(swept[part][k], v), (part, k)
+
+    pendulum_sweep(out, 300, ["skipped", "skipped"])
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
+    out = tmp_path / "sweep"
+    for seed in (0, 1):
+        train("Pendulum-v1", 100, seed, out=run_dir(out, "Pendulum-v1", seed),
+              config=TINY_CONFIG, progress=False)
+    broken = run_dir(out, "Pendulum-v1", 0) / "checkpoint.pt"
+    broken.write_bytes(b"garbage")
+    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0,1", "--steps",
+                     "200", "--out", str(out), "--num-cpus", "1",
+                     "--no-progress", *TINY)
+    assert proc.returncode == 1, proc.stderr
+    failed = [ln for ln in proc.stderr.splitlines() if ln.startswith("failed")]
+    assert len(failed) == 1 and "seed_0" in failed[0]
+    assert "CheckpointError" in failed[0]
+    assert broken.read_bytes() == b"garbage"            # left as it was
+    rows = json.loads((out / "sweep.json").read_text())["runs"]
+    assert [r["status"] for r in rows] == ["failed", "resumed"]
+    assert json.loads((run_dir(out, "Pendulum-v1", 1) / "summary.json")
+                      .read_text())["steps"] == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--envs", "NoSuchEnv-v0"], "unknown environment"),
+    (["--envs", "CartPole-v1"], "Box action space"),
+    (["--envs", "Pendulum-v1,Pendulum-v1"], "distinct"),
+    (["--envs", "Pendulum-v1", "--seeds", "2-1"], "--seeds"),
+    (["--envs", "Pendulum-v1", "--steps", "0"], "--steps"),
+    (["--envs", "Pendulum-v1", "--threads", "0"], "--threads"),
+    (["--envs", "Pendulum-v1", "--num-cpus", "0"], "--num-cpus"),
+    (["--envs", "Pendulum-v1", "--rho", "1"], "--rho"),
+    (["--envs", "Pendulum-v1", "--no-such-flag"], "unrecognized"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+        tmp_path, capsys, args, message):
+    out = tmp_path / "sweep"
+    argv = ["--steps", "10", "--out", str(out), *args]
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not out.exists()
+
+
+def test_python_m_sac_lit_sweep_help():
+    proc = sweep_cli("--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: python -m sac_lit sweep")
+    for flag in ("--envs", "--seeds", "--address", "--num-cpus", "--gamma",
+                 "--hidden-sizes"):
+        assert flag in proc.stdout
