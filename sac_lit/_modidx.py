@@ -100,6 +100,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'sac_lit.speed.update_flops': ('making_sac_fast.html#update_flops', 'sac_lit/speed.py')},
             'sac_lit.sweep': { 'sac_lit.sweep._result': ('sweeps.html#_result', 'sac_lit/sweep.py'),
                                'sac_lit.sweep.build_sweep_parser': ('sweeps.html#build_sweep_parser', 'sac_lit/sweep.py'),
+                               'sac_lit.sweep.check_address': ('sweeps.html#check_address', 'sac_lit/sweep.py'),
                                'sac_lit.sweep.check_sweep': ('sweeps.html#check_sweep', 'sac_lit/sweep.py'),
                                'sac_lit.sweep.iqm': ('sweeps.html#iqm', 'sac_lit/sweep.py'),
                                'sac_lit.sweep.iqm_ci': ('sweeps.html#iqm_ci', 'sac_lit/sweep.py'),

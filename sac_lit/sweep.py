@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .train import train
 
 # %% auto #0
 __all__ = ['STARTED_FILES', 'iqm', 'iqm_ci', 'parse_seeds', 'run_dir', 'run_status', 'run_one', 'steps_done', 'sweep',
-           'build_sweep_parser', 'check_sweep', 'report', 'main']
+           'build_sweep_parser', 'check_address', 'check_sweep', 'report', 'main']
 
 # %% ../notebooks/13_sweeps.ipynb #13a00005
 def iqm(x) -> float:
@@ -187,6 +188,21 @@ def build_sweep_parser() -> Parser:
     return p
 
 
+def check_address(address: str | None) -> None:
+    "A cluster's address must answer before Ray is asked to join it."
+    if address in (None, "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address!r}: expected auto, HOST:PORT "
+                         "or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise UsageError(f"--address {address}: nothing answers there "
+                         f"({err.strerror or err})") from None
+
+
 def check_sweep(args) -> dict:
     "Every check before Ray starts; sweep()'s keyword arguments."
     envs = [e.strip() for e in args.envs.split(",") if e.strip()]
@@ -204,6 +220,7 @@ def check_sweep(args) -> dict:
         raise UsageError(flag_message(err, flags)) from None
     for env_id in envs:
         open_env(env_id)[0].close()              # unknown id, bad spaces
+    check_address(args.address)
     return dict(envs=envs, seeds=seeds, steps=args.steps, out=Path(args.out),
                 config=config, address=args.address, num_cpus=args.num_cpus,
                 threads=args.threads, progress=args.progress)
@@ -232,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(err)
     try:
         rows = sweep(**plan)
+    except ConnectionError as err:               # --address auto, no cluster
+        return fail(f"--address {plan['address']}: {err}")
     except KeyboardInterrupt:
         print("interrupted: runs resume from their last checkpoints with the "
               "same command", file=sys.stderr)

@@ -186,6 +186,8 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     (["--envs", "Pendulum-v1", "--num-cpus", "0"], "--num-cpus"),
     (["--envs", "Pendulum-v1", "--rho", "1"], "--rho"),
     (["--envs", "Pendulum-v1", "--no-such-flag"], "unrecognized"),
+    (["--envs", "Pendulum-v1", "--address", "127.0.0.1:1"], "nothing answers"),
+    (["--envs", "Pendulum-v1", "--address", "nowhere"], "HOST:PORT"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
         tmp_path, capsys, args, message):
