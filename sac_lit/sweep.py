@@ -18,8 +18,8 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from .agent import SACConfig, checkpoint_path
-from .cli import (Parser, UsageError, add_config_flags, config_flags,
-                         fail, flag_message, open_env)
+from .cli import (LOOP_ONLY, Parser, UsageError, add_config_flags,
+                         config_flags, fail, flag_message, open_env)
 from .train import train
 
 # %% auto #0
@@ -85,6 +85,12 @@ def run_one(env_id: str, seed: int, steps: int, run: Path, config: dict,
     row = {"env_id": env_id, "seed": seed, "run_dir": str(run)}
     status = run_status(run, steps)
     if status == "done":
+        saved = json.loads((run / "config.json").read_text())["config"]
+        changed = [k for k, v in config.items() if k not in LOOP_ONLY
+                   and saved.get(k) != v]
+        if changed:                              # same budget, other run
+            return {**row, "status": "failed", "error": "finished with "
+                    f"other {', '.join(changed)}: choose another --out"}
         summary = json.loads((run / "summary.json").read_text())
         return {**row, "status": "skipped", "summary": summary}
     if status == "new":                          # never checkpointed

@@ -110,12 +110,16 @@ def test_run_one_restarts_a_run_that_never_checkpointed(tmp_path):
     assert json.loads((run / "summary.json").read_text())["steps"] == 200
 
 
-def test_run_one_reports_a_changed_hyper_parameter(tmp_path):
+@pytest.mark.parametrize("steps", [200, 300])   # finished, or to resume
+def test_run_one_reports_a_changed_hyper_parameter(tmp_path, steps):
     run = run_dir(tmp_path, "Pendulum-v1", 0)
     train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, progress=False)
     other = {**TINY_CONFIG.to_dict(), "gamma": 0.9}
-    row = run_one("Pendulum-v1", 0, 300, run, other)
+    row = run_one("Pendulum-v1", 0, steps, run, other)
     assert row["status"] == "failed" and "gamma" in row["error"]
+    same = run_one("Pendulum-v1", 0, 200, run, {**TINY_CONFIG.to_dict(),
+                                                "eval_episodes": 3})
+    assert same["status"] in ("skipped", "done")    # a loop-only change
 
 
 # ------------------------------------------------------------ end to end
