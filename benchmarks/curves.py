@@ -74,8 +74,9 @@ def run_sb3(env_id: str, seed: int, steps: int, work: str) -> dict:
 
     import gymnasium as gym
     import torch
-    from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
+    sys.path.insert(0, str(ROOT / "benchmarks"))   # in the Ray worker too
+    from peers import sb3_sac
     torch.set_num_threads(1)
     eval_env = gym.make(env_id)
     evals, episodes, clock = [], [], {"eval": 0.0}
@@ -106,11 +107,7 @@ def run_sb3(env_id: str, seed: int, steps: int, work: str) -> dict:
                 clock["eval"] += time.perf_counter() - tic
             return True
 
-    model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device="cpu",
-                learning_rate=3e-4, buffer_size=1_000_000,
-                learning_starts=1_000, batch_size=256, tau=0.005, gamma=0.99,
-                train_freq=1, gradient_steps=1, ent_coef="auto",
-                policy_kwargs={"net_arch": [256, 256]}, verbose=0)
+    model = sb3_sac(env_id, seed)
     tic = time.perf_counter()
     model.learn(total_timesteps=steps, callback=Record())
     seconds = time.perf_counter() - tic - clock["eval"]

@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from peers import sb3_sac  # noqa: E402
 from provenance import provenance, write_result  # noqa: E402
 
 HIDDEN = (256, 256)
@@ -72,8 +73,6 @@ def run_sac_lit(args) -> dict:
 
 
 def run_sb3(args) -> dict:
-    import gymnasium as gym
-    from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
     clock = {}
@@ -88,12 +87,7 @@ def run_sb3(args) -> dict:
         def _on_training_end(self) -> None:
             clock["end"] = time.perf_counter()
 
-    model = SAC("MlpPolicy", gym.make(args.env), seed=args.seed, device="cpu",
-                learning_rate=3e-4, buffer_size=1_000_000,
-                learning_starts=args.learning_starts, batch_size=256,
-                tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1,
-                ent_coef="auto", policy_kwargs={"net_arch": list(HIDDEN)},
-                verbose=0)
+    model = sb3_sac(args.env, args.seed, args.learning_starts)
     model.learn(total_timesteps=args.steps, callback=Clock())
     timed = args.steps - args.learning_starts
     return {"train_sps": timed / (clock["end"] - clock["start"]),
