@@ -19,6 +19,7 @@ from .agent import SAC, SACConfig
 from .train import TrainingDiverged, evaluate, train
 from .speed import matmul_gflops, roofline, update_flops
 from .sweep import iqm, iqm_ci, sweep
+from .seeds import BatchedSAC, train_seeds
 
 __all__ = [
     # chapter 1: entropy
@@ -44,4 +45,6 @@ __all__ = [
     "update_flops", "matmul_gflops", "roofline",
     # chapter 13: sweeps and their statistics
     "sweep", "iqm", "iqm_ci",
+    # chapter 15: many seeds in one process
+    "BatchedSAC", "train_seeds",
 ]

@@ -124,8 +124,12 @@ def build_parser() -> Parser:
                    help="gymnasium id, e.g. Pendulum-v1 (new runs need it)")
     t.add_argument("--steps", type=int, required=True, metavar="N",
                    help="the run's total number of environment steps")
-    t.add_argument("--seed", type=int, metavar="S",
-                   help="seed of everything (default 0)")
+    one_or_many = t.add_mutually_exclusive_group()
+    one_or_many.add_argument("--seed", type=int, metavar="S",
+                             help="seed of everything (default 0)")
+    one_or_many.add_argument("--seeds", metavar="0-3|0,1,2",
+                             help="several seeds in one process, networks "
+                             "batched (Chapter 15); runs in DIR/seed_<s>")
     t.add_argument("--out", required=True, metavar="DIR",
                    help="run directory: new (or empty), or the one to resume")
     t.add_argument("--resume", action="store_true",
@@ -215,6 +219,9 @@ def flag_message(err: Exception, flags: dict) -> str:
 
 def check_train(args) -> dict:
     "Every check of `train`, before anything is written; train()'s kwargs."
+    if getattr(args, "seeds", None) is not None:       # Chapter 15
+        from sac_lit.seeds import check_train_seeds
+        return check_train_seeds(args)
     if args.steps < 1:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.seed is not None and args.seed < 0:
@@ -256,6 +263,9 @@ def interrupted(out: Path, steps: int) -> int:
 
 
 def run_train(args, plan: dict) -> int:
+    if "seeds" in plan:                                  # Chapter 15
+        from sac_lit.seeds import run_train_seeds
+        return run_train_seeds(args, plan)
     out = plan["out"]
     try:
         summary = train(**plan)

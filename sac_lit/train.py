@@ -29,7 +29,7 @@ from .utils import seed_everything
 # %% auto #0
 __all__ = ['EVAL_SEED', 'LOSSES', 'make_env', 'evaluate', 'env_state', 'set_env_state', 'global_rng_state',
            'set_global_rng_state', 'TrainingDiverged', 'EpisodeMetrics', 'Run', 'ctrl_c_as_flag', 'write_json',
-           'open_run', 'train']
+           'open_run', 'warm_up_action', 'check_action', 'env_step', 'train']
 
 # %% ../notebooks/10_training.ipynb #10a00006
 def make_env(env_id: str) -> tuple[gym.Env, ActionMap]:
@@ -334,6 +334,30 @@ def _log(run: Run, out: Path | None, row: dict) -> None:
             run.metrics_bytes = f.tell()
 
 
+def warm_up_action(run: Run) -> np.ndarray:
+    "A uniform action on the env's Box, as ã ∈ [-1, 1]^n (the warm-up)."
+    return run.action_map.from_env(run.env.action_space.sample())
+
+
+def check_action(run: Run, a_tilde: np.ndarray) -> np.ndarray:
+    "ã itself, or TrainingDiverged if it is not finite (naming the loss)."
+    if not np.isfinite(a_tilde).all():
+        run.metrics.means(run.step)        # raises first if a loss is NaN
+        raise TrainingDiverged("the policy's action", run.step)
+    return a_tilde
+
+
+def env_step(run: Run, a_tilde: np.ndarray) -> bool:
+    "Step the env with ã, store (s, ã, r, s', d), count; True: episode over."
+    next_obs, reward, terminated, truncated, _ = run.env.step(
+        run.action_map.to_env(a_tilde))
+    run.buffer.add(run.obs, a_tilde, reward, next_obs, terminated)
+    run.obs, run.step = next_obs, run.step + 1
+    run.episode_return += float(reward)
+    run.episode_length += 1
+    run.episode_saturated += int((np.abs(a_tilde) > 0.99).sum())
+    return terminated or truncated
+
 def _end_episode(run: Run) -> dict:
     "The finished episode's row; then a new episode starts."
     n_actions = run.episode_length * run.agent.act_dim
@@ -410,7 +434,7 @@ def train(env_id: str, steps: int, seed: int = 0, out=None,
                                    ("eval_episodes", eval_episodes))
                  if v is not None}
     run = open_run(env_id, seed, out, config, resume, device, steps, overrides)
-    c, agent, env = run.config, run.agent, run.env
+    c, agent = run.config, run.agent
     bar_class = progress if isinstance(progress, type) else tqdm
 
     with ctrl_c_as_flag() as ctrl_c, bar_class(
@@ -423,24 +447,15 @@ def train(env_id: str, steps: int, seed: int = 0, out=None,
             tic = time.perf_counter()
             warm_up = run.step < c.learning_starts
             if warm_up:                                # uniform on the Box
-                a_tilde = run.action_map.from_env(env.action_space.sample())
+                a_tilde = warm_up_action(run)
             else:                                      # ã ~ π_θ(·|s)
-                a_tilde = agent.act(run.obs)
-                if not np.isfinite(a_tilde).all():
-                    run.metrics.means(run.step)        # names the loss
-                    raise TrainingDiverged("the policy's action", run.step)
-            next_obs, reward, terminated, truncated, _ = env.step(
-                run.action_map.to_env(a_tilde))
-            run.buffer.add(run.obs, a_tilde, reward, next_obs, terminated)
-            run.obs, run.step = next_obs, run.step + 1
-            run.episode_return += float(reward)
-            run.episode_length += 1
-            run.episode_saturated += int((np.abs(a_tilde) > 0.99).sum())
+                a_tilde = check_action(run, agent.act(run.obs))
+            done = env_step(run, a_tilde)              # s, ã, r, s', d → 𝒟
             if not warm_up:
                 for _ in range(c.updates_per_step):
                     batch = run.buffer.sample(c.batch_size, agent.device)
                     run.metrics.add(agent.update(batch))
-            if terminated or truncated:
+            if done:
                 _log(run, out, _end_episode(run))
                 bar.set_postfix(_postfix(run), refresh=False)
             if not warm_up:
