@@ -33,7 +33,8 @@ from .train import (EpisodeMetrics, Run, TrainingDiverged, _end_episode,
 
 # %% auto #0
 __all__ = ['StackedLinear', 'stacked_mlp', 'StackedActor', 'StackedTwinQ', 'correspondence', 'BatchedSAC', 'tune_allocator',
-           'StackedMetrics', 'seed_dir', 'train_seeds', 'check_train_seeds', 'run_train_seeds']
+           'StackedMetrics', 'global_stream', 'set_global_stream', 'seed_dir', 'train_seeds', 'check_train_seeds',
+           'run_train_seeds']
 
 # %% ../notebooks/15_many_seeds.ipynb #15a00005
 class StackedLinear(nn.Module):
@@ -301,6 +302,24 @@ class StackedMetrics:
             self.sums[i], self.counts[i] = 0.0, 0
 
 
+def global_stream(device) -> torch.Generator:
+    "A generator in the state of torch's global one for `device`, now."
+    device = torch.device(device)
+    if device.type == "cuda":                  # the generator SAC uses there
+        return torch.Generator(device).set_state(
+            torch.cuda.get_rng_state(device))
+    return torch.Generator().set_state(torch.get_rng_state())
+
+
+def set_global_stream(device, g: torch.Generator) -> None:
+    "The inverse: torch's global generator for `device` takes g's state."
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(g.get_state(), device)
+    else:
+        torch.set_rng_state(g.get_state())
+
+
 def seed_dir(out: Path, seed: int) -> Path:
     "Seed s's run directory inside `out`: out/seed_<s>."
     return out / f"seed_{seed}"
@@ -338,8 +357,7 @@ def train_seeds(env_id: str, steps: int, seeds, out=None,
     for s, d in zip(seeds, dirs):
         runs.append(open_run(env_id, s, d, config, resume, device, steps,
                              overrides))
-        g = torch.Generator(device)      # seed s's torch stream, as train's
-        generators.append(g.set_state(torch.get_rng_state()))
+        generators.append(global_stream(device))  # seed s's, as train's
     if len({run.step for run in runs}) > 1:
         raise ValueError("runs of these seeds are at different steps: "
                          f"{[run.step for run in runs]}")
@@ -353,7 +371,7 @@ def train_seeds(env_id: str, steps: int, seeds, out=None,
         sac.write_agents(agents)
         for i, (run, d, g) in enumerate(zip(runs, dirs, generators)):
             run.metrics = metrics.row(i)
-            torch.set_rng_state(g.get_state())    # as a one-seed run has it
+            set_global_stream(device, g)          # as a one-seed run has it
             run.save(d)
 
     def evaluate_all():
