@@ -52,14 +52,6 @@ class StackedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
-
-def stacked_mlp(n: int, widths: Sequence[int]) -> nn.Sequential:
-    "n ReLU MLPs with layer widths [in, h1, ..., out]; no ReLU on the last."
-    layers = []
-    for n_in, n_out in zip(widths[:-1], widths[1:]):
-        layers += [StackedLinear(n, n_in, n_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
 # %% ../notebooks/15_many_seeds.ipynb #15a00009
 def stacked_mlp(n: int, widths: Sequence[int]) -> nn.Sequential:
     "n ReLU MLPs with layer widths [in, h1, ..., out]; no ReLU on the last."
@@ -137,8 +129,8 @@ def correspondence(batched, agents: list[SAC]):
 
 # %% ../notebooks/15_many_seeds.ipynb #15a00013
 class BatchedSAC:
-    """K SAC agents, one per seed, updated as one. Each network of the K
-    seeds is a member of a stacked module, so an update is one set of
+    """K SAC agents, one per seed, updated as one. Each network of every
+    seed is a member of a stacked module, so an update is one set of
     batched matmuls; seed k's update is `SAC.update` on seed k's batch, with
     ξ from seed k's own generator. `load_agents`, `write_agents`: from and
     to K ordinary `SAC` agents (for evaluation and checkpoints)."""
