@@ -18,7 +18,12 @@ by sac_lit.update_flops; chapter 12 derives the count). It prints
 each run, the median ratio of the pairs, the roofline fraction, and writes a
 JSON file with provenance to benchmarks/results/throughput.json.
 
-    .venv/bin/python benchmarks/throughput.py            # ~10 min on 2 cores
+    .venv/bin/python benchmarks/throughput.py            # ~12 min on 2 cores
+
+Three runs alternate: sac_lit as `train` runs it by default, sac_lit with
+`compile=True` (`train --compile`, chapter 16: the whole update compiled by
+torch.compile; its compile time is inside its timed steps, and reported on
+its own as compile_seconds) and SB3.
 
 Needs `pip install --no-deps -r benchmarks/requirements.txt` for SB3.
 """
@@ -44,7 +49,7 @@ HIDDEN = (256, 256)
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--steps", type=int, default=6_000,
+    p.add_argument("--steps", type=int, default=11_000,
                    help="environment steps per run, warm-up included")
     p.add_argument("--learning-starts", type=int, default=1_000,
                    help="uniform-random warm-up steps (not timed)")
@@ -52,7 +57,7 @@ def parse_args(argv=None):
                    help="(sac_lit, SB3) pairs of runs, alternating")
     p.add_argument("--threads", type=int, default=2,
                    help="torch threads of every run (default 2)")
-    p.add_argument("--libs", default="sac_lit,sb3")
+    p.add_argument("--libs", default="sac_lit,sac_lit_compiled,sb3")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                         "throughput.json"))
     p.add_argument("--worker", help=argparse.SUPPRESS)   # one run, as JSON
@@ -66,10 +71,16 @@ def run_sac_lit(args) -> dict:
     from sac_lit import SACConfig, train
     config = SACConfig(hidden_sizes=HIDDEN, learning_starts=args.learning_starts,
                        eval_every=0, checkpoint_every=10**9)
+    compiled = args.worker == "sac_lit_compiled"
     summary = train(args.env, args.steps, seed=args.seed, config=config,
-                    progress=False)
-    return {"train_sps": summary["train_sps"],
-            "timed_steps": summary["train_steps"]}
+                    progress=False, compile=compiled)
+    result = {"train_sps": summary["train_sps"],
+              "timed_steps": summary["train_steps"]}
+    if compiled:                # and the rate with the compile time taken out
+        seconds = summary["train_seconds"] - summary["compile_seconds"]
+        result.update(compile_seconds=summary["compile_seconds"],
+                      sps_after_compile=summary["train_steps"] / seconds)
+    return result
 
 
 def run_sb3(args) -> dict:
@@ -97,7 +108,8 @@ def run_sb3(args) -> dict:
 def worker(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
-    result = {"sac_lit": run_sac_lit, "sb3": run_sb3}[args.worker](args)
+    result = {"sac_lit": run_sac_lit, "sac_lit_compiled": run_sac_lit,
+              "sb3": run_sb3}[args.worker](args)
     print(json.dumps(result))
 
 
@@ -153,8 +165,11 @@ def main(argv=None) -> int:
         for lib in libs:                          # alternating, same seed
             r = spawn(lib, pair, args)
             runs[lib].append(r)
-            print(f"pair {pair}  {lib:>8}: {r['train_sps']:6.1f} steps/s",
-                  flush=True)
+            extra = (f"  (compile {r['compile_seconds']:.1f} s; "
+                     f"{r['sps_after_compile']:.1f} steps/s without it)"
+                     if "compile_seconds" in r else "")
+            print(f"pair {pair}  {lib:>16}: {r['train_sps']:6.1f} steps/s"
+                  + extra, flush=True)
     peak = matmul_peak_gflops(args.threads)
     gflop = update_gflop(*env_dims(args.env))
     roofline = peak / gflop
@@ -171,14 +186,15 @@ def main(argv=None) -> int:
     print(f"\n{args.env}, {args.steps - args.learning_starts} timed steps per "
           f"run, {args.threads} threads, {args.pairs} pairs")
     for lib in libs:
-        print(f"{lib:>8}: median {med[lib]:6.1f} steps/s, "
+        print(f"{lib:>16}: median {med[lib]:6.1f} steps/s, "
               f"{100 * med[lib] / roofline:4.1f}% of the roofline")
-    if {"sac_lit", "sb3"} <= set(libs):
+    for lib in (x for x in libs if x != "sb3" and "sb3" in libs):
         ratios = [a["train_sps"] / b["train_sps"]
-                  for a, b in zip(runs["sac_lit"], runs["sb3"])]
-        record["ratio_per_pair"] = ratios
-        record["median_ratio"] = statistics.median(ratios)
-        print(f"   ratio: sac_lit / SB3 = {record['median_ratio']:.2f} "
+                  for a, b in zip(runs[lib], runs["sb3"])]
+        key = "" if lib == "sac_lit" else "_" + lib.removeprefix("sac_lit_")
+        record["ratio_per_pair" + key] = ratios
+        record["median_ratio" + key] = statistics.median(ratios)
+        print(f"   ratio: {lib} / SB3 = {statistics.median(ratios):.2f} "
               f"(median of pairs; pairs {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"roofline: matmul peak {peak:.0f} GFLOP/s / {gflop:.3f} GFLOP per "
           f"update = {roofline:.0f} updates/s")

@@ -134,6 +134,9 @@ def build_parser() -> Parser:
                    help="run directory: new (or empty), or the one to resume")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out up to --steps")
+    t.add_argument("--compile", action="store_true",
+                   help="compile the whole update with torch.compile "
+                        "(Chapter 16): faster, after ~20 s of compiling")
     t.add_argument("--device", default="auto", choices=DEVICES,
                    help="auto: cuda if available, else cpu")
     t.add_argument("--metrics", default="jsonl", choices=("jsonl", "csv"),
@@ -220,6 +223,9 @@ def flag_message(err: Exception, flags: dict) -> str:
 def check_train(args) -> dict:
     "Every check of `train`, before anything is written; train()'s kwargs."
     if getattr(args, "seeds", None) is not None:       # Chapter 15
+        if getattr(args, "compile", False):
+            raise UsageError("--compile is for one --seed; --seeds batches "
+                             "the networks instead (Chapter 15)")
         from sac_lit.seeds import check_train_seeds
         return check_train_seeds(args)
     if args.steps < 1:
@@ -235,7 +241,8 @@ def check_train(args) -> dict:
         raise UsageError(flag_message(err, flags)) from None
     open_env(plan["env_id"])[0].close()
     return dict(plan, steps=args.steps, out=out, resume=args.resume,
-                device=device, progress=args.progress)
+                device=device, progress=args.progress,
+                compile=getattr(args, "compile", False))
 
 # %% ../notebooks/11_command_line.ipynb #c1100018
 def jsonl_to_csv(src: Path, dst: Path) -> None:
