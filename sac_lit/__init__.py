@@ -20,6 +20,7 @@ from .train import TrainingDiverged, evaluate, train
 from .speed import matmul_gflops, roofline, update_flops
 from .sweep import iqm, iqm_ci, sweep
 from .seeds import BatchedSAC, train_seeds
+from .compiled import CompiledUpdate
 
 __all__ = [
     # chapter 1: entropy
@@ -47,4 +48,6 @@ __all__ = [
     "sweep", "iqm", "iqm_ci",
     # chapter 15: many seeds in one process
     "BatchedSAC", "train_seeds",
+    # chapter 16: the whole update compiled
+    "CompiledUpdate",
 ]

@@ -3,6 +3,7 @@
 # %% ../notebooks/09_sac_agent.ipynb #9a000006
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -156,6 +157,8 @@ class SAC:
                 "config": self.config.to_dict(), **parts}
 
     def load_state_dict(self, state: dict) -> None:
+        "Copies `state` in: the agent never shares tensors with its source."
+        state = copy.deepcopy(state)        # Adam's load would alias them
         for name in self._PARTS:
             if getattr(self, name) is not None:
                 getattr(self, name).load_state_dict(state[name])

@@ -324,6 +324,23 @@ def test_save_load_round_trip_is_exact(tmp_path):
         assert max_diff(xs, groups(loaded2)[name]) == 0, name
 
 
+def test_load_state_dict_from_a_live_agent_shares_no_tensor():
+    "torch's Optimizer.load_state_dict alone would alias Adam's moments."
+    source = trained_agent()
+    clone = SAC(OBS_DIM, ACT_DIM, source.config)
+    clone.load_state_dict(source.state_dict())
+    before = copy.deepcopy(clone.state_dict())
+    source.update(make_batch(dtype=torch.float32, seed=4))
+    after = clone.state_dict()
+    for part in ("actor_opt", "critic_opt", "alpha_opt"):
+        for i, st in before[part]["state"].items():
+            for key, value in st.items():
+                assert torch.equal(value, after[part]["state"][i][key])
+    for part in ("actor", "critic", "critic_targ", "temperature"):
+        for key, value in before[part].items():
+            assert torch.equal(value, after[part][key])
+
+
 def test_checkpoint_is_plain_data(tmp_path):
     path = trained_agent().save(tmp_path / "agent.pt")
     state = torch.load(path, weights_only=True)

@@ -1,0 +1,264 @@
+"""Chapter 16: the whole update compiled (sac_lit.compiled, train --compile).
+
+The equivalence tests run chapter 9's SAC.update and the functional update
+(eager and compiled) on the same batches, from the same state, with the
+global generator at the same state, and compare metrics, parameters,
+targets, log α and every Adam moment to 1e-5.
+"""
+import contextlib
+import copy
+import io
+import json
+
+import pytest
+import torch
+
+from sac_lit import SAC, SACConfig, train
+from sac_lit.agent import load_checkpoint
+from sac_lit.buffer import Batch
+from sac_lit.cli import main
+from sac_lit.compiled import (CompiledUpdate, adam_step_, adam_tensors,
+                              functional_update)
+
+OBS, ACT = 5, 2
+
+
+def batch(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn(n, OBS, generator=g),
+                 torch.rand(n, ACT, generator=g) * 2 - 1,
+                 torch.randn(n, generator=g),
+                 torch.randn(n, OBS, generator=g),
+                 (torch.rand(n, generator=g) < 0.2).float())
+
+
+def twins(config=None):
+    "Two agents with the same initial weights."
+    agents = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        agents.append(SAC(OBS, ACT, config))
+    return agents
+
+
+def state_tensors(agent):
+    "Every tensor an update changes, in a fixed order."
+    moments = [t for opt in (agent.actor_opt, agent.critic_opt,
+                             agent.alpha_opt) if opt is not None
+               for p in (q for g in opt.param_groups for q in g["params"])
+               for t in opt.state[p].values()]
+    return [*agent.actor.parameters(), *agent.critic.parameters(),
+            *agent.critic_targ.parameters(), agent.temperature.log_alpha,
+            *moments]
+
+
+def largest_difference(reference, update, other, n=3):
+    """n updates on both, other given reference's state before each (Adam
+    amplifies rounding on near-zero gradients, so free-running agents drift
+    by up to lr per update); the largest difference of metrics and state."""
+    worst = 0.0
+    for i in range(n):
+        other.load_state_dict(reference.state_dict())
+        b = batch(seed=i)
+        torch.manual_seed(50 + i)
+        want = reference.update(b)
+        torch.manual_seed(50 + i)
+        got = update(b)
+        assert list(got) == list(want)
+        mine, theirs = state_tensors(reference), state_tensors(other)
+        assert len(mine) == len(theirs) > 0
+        worst = max([worst]
+                    + [float((want[k] - got[k]).abs())
+                       / (1 + float(want[k].abs())) for k in want]
+                    + [float((x.detach() - y.detach()).abs().max())
+                       for x, y in zip(mine, theirs)])
+    return worst
+
+
+def eager_update(agent, swap_noise=False):
+    "functional_update's step with CompiledUpdate's calling convention."
+    update = CompiledUpdate(agent, compile=False)
+    if swap_noise:
+        step = update.step
+        update.step = lambda *a: step(*a[:-2], a[-1], a[-2])
+    return update
+
+
+CONFIGS = [SACConfig(hidden_sizes=(32, 32)),
+           SACConfig(hidden_sizes=(32, 32), autotune=False, init_alpha=0.3),
+           SACConfig(hidden_sizes=()),
+           SACConfig(hidden_sizes=(16, 8, 4), gamma=0.9, rho=0.9)]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_functional_update_equals_sac_update(config):
+    ref, other = twins(config)
+    assert largest_difference(ref, eager_update(other), other) < 1e-5
+
+
+def test_equivalence_fails_with_swapped_noise():
+    ref, other = twins(CONFIGS[0])
+    err = largest_difference(ref, eager_update(other, swap_noise=True), other)
+    assert err > 1e-3
+
+
+@pytest.mark.parametrize("config", CONFIGS[:2])
+def test_compiled_update_equals_sac_update(config):
+    ref, other = twins(config)
+    update = CompiledUpdate(other)
+    assert largest_difference(ref, update, other, n=4) < 1e-5
+    assert update.compile_seconds > 0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_step_is_torch_adam(fused):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(),
+                              torch.nn.Linear(6, 2))
+    twin = copy.deepcopy(net)
+    reference = torch.optim.Adam(net.parameters(), lr=3e-3,
+                                 betas=(0.8, 0.99), eps=1e-6, fused=fused)
+    mine = torch.optim.Adam(twin.parameters(), lr=3e-3, betas=(0.8, 0.99),
+                            eps=1e-6)
+    for step in range(6):
+        grads = [torch.randn_like(p) * 10.0 ** (step - 3)
+                 for p in net.parameters()]
+        for p, g in zip(net.parameters(), grads):
+            p.grad = g.clone()
+        reference.step()
+        with torch.no_grad():
+            adam_step_(grads, **adam_tensors(mine))
+    for p, q in zip(net.parameters(), twin.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-6, atol=1e-7)
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            torch.testing.assert_close(mine.state[q][key],
+                                       reference.state[p][key],
+                                       rtol=1e-6, atol=1e-9)
+
+
+def test_adam_tensors_are_the_optimizers_own_state():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([p], lr=0.1)
+    state = adam_tensors(opt)
+    (theta, m, v, t), = state["rows"]
+    assert theta is p and m is opt.state[p]["exp_avg"]
+    assert v is opt.state[p]["exp_avg_sq"] and t is opt.state[p]["step"]
+    assert float(t) == 0 and state["lr"] == 0.1
+    with torch.no_grad():
+        adam_step_([torch.ones(3)], **state)
+    assert float(opt.state[p]["step"]) == 1
+    torch.testing.assert_close(p.detach(), torch.full((3,), 0.9))  # −lr·sign
+    p.grad = torch.ones(3)
+    opt.step()                              # torch's Adam carries on from it
+    assert float(opt.state[p]["step"]) == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"weight_decay": 0.1}, {"amsgrad": True},
+                                    {"maximize": True}])
+def test_adam_tensors_refuses_other_adams(kwargs):
+    p = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match="plain Adam"):
+        adam_tensors(torch.optim.Adam([p], **kwargs))
+
+
+def test_functional_update_keeps_the_order_of_noise():
+    "ξ' is the first draw (for s'), ξ the second, as in SAC.update."
+    ref, other = twins(CONFIGS[0])
+    step = functional_update(other)
+    b = batch()
+    torch.manual_seed(7)
+    want = ref.update(b)
+    torch.manual_seed(7)
+    xi_next, xi = torch.randn(64, ACT), torch.randn(64, ACT)
+    params = [dict(m.named_parameters())
+              for m in (other.actor.head, other.critic, other.critic_targ)]
+    adams = [adam_tensors(o) for o in
+             (other.actor_opt, other.critic_opt, other.alpha_opt)]
+    with torch.no_grad():
+        got = step(*params, other.temperature.log_alpha, *adams, tuple(b),
+                   xi_next, xi)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
+
+
+PENDULUM = SACConfig(hidden_sizes=(16, 16), batch_size=32,
+                     learning_starts=100, eval_every=0, checkpoint_every=150)
+
+
+def agent_tensors(path):
+    return load_checkpoint(path)["agent"]
+
+
+def test_train_compile_resumes_bit_identically(tmp_path):
+    whole = train("Pendulum-v1", 260, out=tmp_path / "a", config=PENDULUM,
+                  progress=False, compile=True)
+    train("Pendulum-v1", 170, out=tmp_path / "b", config=PENDULUM,
+          progress=False, compile=True)
+    train("Pendulum-v1", 260, out=tmp_path / "b", resume=True,
+          progress=False, compile=True)
+    assert whole["compile_seconds"] > 0 and whole["steps"] == 260
+    a, b = agent_tensors(tmp_path / "a"), agent_tensors(tmp_path / "b")
+    for part in ("actor", "critic", "critic_targ", "temperature"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), (part, key)
+    for part in ("actor_opt", "critic_opt", "alpha_opt"):
+        for i, st in a[part]["state"].items():
+            for key, value in st.items():
+                assert torch.equal(value, b[part]["state"][i][key])
+
+
+def test_compiled_run_tracks_eager_run_and_goes_on_eagerly(tmp_path):
+    eager = train("Pendulum-v1", 200, out=tmp_path / "e", config=PENDULUM,
+                  progress=False)
+    fast = train("Pendulum-v1", 200, out=tmp_path / "c", config=PENDULUM,
+                 progress=False, compile=True)
+    assert "compile_seconds" not in eager
+    rows = {k: [json.loads(line) for line in
+                (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
+            for k in ("e", "c")}
+    assert len(rows["e"]) == len(rows["c"]) > 0
+    for x, y in zip(rows["e"], rows["c"]):
+        assert x["return"] == pytest.approx(y["return"], rel=1e-4)
+        if "critic_loss" in x:
+            assert x["critic_loss"] == pytest.approx(y["critic_loss"],
+                                                     rel=1e-3)
+    # a compiled run's checkpoint is an ordinary one: resume it uncompiled
+    more = train("Pendulum-v1", 260, out=tmp_path / "c", resume=True,
+                 progress=False)
+    assert more["steps"] == 260 and fast["steps"] == 200
+
+
+def cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_command_line_compile(tmp_path):
+    base = ["train", "--env", "Pendulum-v1", "--steps", "150", "--out",
+            str(tmp_path / "run"), "--learning-starts", "100",
+            "--eval-every", "0", "--hidden-sizes", "16", "--batch-size", "32",
+            "--no-progress"]
+    code, out, err = cli(base + ["--compile"])
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 150 and summary["compile_seconds"] > 0
+    code, out, err = cli(["eval", str(tmp_path / "run"), "--episodes", "1",
+                          "--json"])
+    assert code == 0 and "returns" in out
+
+
+def test_command_line_compile_refuses_seeds(tmp_path):
+    code, out, err = cli(["train", "--env", "Pendulum-v1", "--steps", "150",
+                          "--out", str(tmp_path / "run"), "--seeds", "0-1",
+                          "--compile", "--no-progress"])
+    assert code == 2 and err.startswith("error: ") and "--compile" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_mentions_compile():
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--compile" in text.getvalue()
