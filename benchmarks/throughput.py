@@ -30,6 +30,7 @@ Needs `pip install --no-deps -r benchmarks/requirements.txt` for SB3.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -159,6 +160,12 @@ def main(argv=None) -> int:
         worker(args)
         return 0
     libs = [lib.strip() for lib in args.libs.split(",")]
+    unknown = set(libs) - {"sac_lit", "sac_lit_compiled", "sb3"}
+    if unknown:
+        sys.exit(f"error: unknown --libs {', '.join(sorted(unknown))}")
+    if "sb3" in libs and importlib.util.find_spec("stable_baselines3") is None:
+        sys.exit("error: stable-baselines3 is not installed: python -m pip "
+                 "install --no-deps -r benchmarks/requirements.txt")
     started = provenance(torch_threads=args.threads)
     runs = {lib: [] for lib in libs}
     for pair in range(args.pairs):
