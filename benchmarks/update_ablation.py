@@ -15,6 +15,8 @@ several variants, built from sac_lit's own pieces:
   merged     one actor pass on [s'; s] instead of one on s' and one on s
   compiled   torch.compile of the two losses (compile time reported)
   sac_lit    SAC.update as the package ships it
+  whole      the whole update compiled as one graph: chapter 16's
+             CompiledUpdate, what `train --compile` runs
 
 The variants run in turns (a block of updates each, then the next), so that
 a change in the machine's load hits all of them alike; the script prints the
@@ -45,13 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance, write_result  # noqa: E402
 
-from sac_lit import (SAC, ReplayBuffer, SACConfig, actor_loss,  # noqa: E402
-                     critic_loss, polyak_update, soft_q_target,
-                     temperature_loss)
+from sac_lit import (SAC, CompiledUpdate, ReplayBuffer,  # noqa: E402
+                     SACConfig, actor_loss, critic_loss, polyak_update,
+                     soft_q_target, temperature_loss)
 
 OBS, ACT, BATCH = 17, 6, 256
 VARIANTS = ("baseline", "foreach", "fused", "frozen", "stacked", "merged",
-            "compiled", "sac_lit")
+            "compiled", "sac_lit", "whole")
 
 
 class StackedTwinQ(nn.Module):
@@ -85,7 +87,9 @@ class Variant:
         self.name = name
         torch.manual_seed(seed)
         ag = self.agent = SAC(OBS, ACT, SACConfig())
-        if name == "sac_lit":
+        self.compile_seconds = None
+        if name in ("sac_lit", "whole"):
+            self.whole = CompiledUpdate(ag) if name == "whole" else None
             return
         if name == "stacked":
             ag.critic = StackedTwinQ(ag.critic)
@@ -97,7 +101,6 @@ class Variant:
         ag.alpha_opt = torch.optim.Adam(ag.temperature.parameters(), lr=3e-4,
                                         **kw)
         self.critic_loss_fn, self.policy_loss_fn = self._critic, self._policy
-        self.compile_seconds = None
         if name == "compiled":
             import torch._inductor.config as inductor
             inductor.fallback_random = True     # eager's random numbers
@@ -128,8 +131,8 @@ class Variant:
 
     def update(self, batch):
         ag = self.agent
-        if self.name == "sac_lit":
-            m = ag.update(batch)
+        if self.name in ("sac_lit", "whole"):
+            m = self.whole(batch) if self.whole else ag.update(batch)
             return m["critic_loss"], m["actor_loss"], m["alpha_loss"]
         alpha = ag.temperature.alpha
         obs, action, reward, next_obs, terminated = batch
@@ -223,16 +226,17 @@ def main(argv=None) -> int:
     for name in names:
         tic = time.perf_counter()
         variants[name] = Variant(name)
-        if name == "compiled":                  # the first calls compile
+        if name in ("compiled", "whole"):       # the first calls compile
             for _ in range(3):
                 variants[name].update(buf.sample(BATCH))
             variants[name].compile_seconds = time.perf_counter() - tic
     if "baseline" in variants:
         fresh = {n: Variant(n) for n in names}
-        if "compiled" in fresh:
-            fresh["compiled"] = variants["compiled"]   # already compiled
-            fresh["compiled"].agent.load_state_dict(
-                fresh["baseline"].agent.state_dict())
+        for name in ("compiled", "whole"):
+            if name in fresh:                   # already compiled: reset
+                fresh[name] = variants[name]
+                fresh[name].agent.load_state_dict(
+                    fresh["baseline"].agent.state_dict())
         losses = check_equivalence(fresh, buf.sample(BATCH))
         print("same losses on the first update:",
               ", ".join(f"{n}" for n in losses))

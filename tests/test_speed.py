@@ -79,7 +79,7 @@ def test_sac_uses_fused_adam():
 def test_benchmark_variants_compute_the_same_update(tmp_path):
     "Every variant of benchmarks/update_ablation.py gives the baseline's losses."
     out = tmp_path / "ablation.json"
-    variants = "baseline,foreach,fused,frozen,stacked,merged,sac_lit"
+    variants = "baseline,foreach,fused,frozen,stacked,merged,sac_lit,whole"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "update_ablation.py"),
          "--rounds", "1", "--updates", "2", "--threads", "1",
