@@ -457,6 +457,8 @@ def train(env_id: str, steps: int, seed: int = 0, out=None,
                 a_tilde = check_action(run, agent.act(run.obs))
             done = env_step(run, a_tilde)              # s, ã, r, s', d → 𝒟
             if not warm_up:
+                if compile and update.compile_seconds is None:
+                    bar.set_postfix_str("compiling the update", refresh=True)
                 for _ in range(c.updates_per_step):
                     batch = run.buffer.sample(c.batch_size, agent.device)
                     run.metrics.add(update(batch))

@@ -262,3 +262,21 @@ def test_help_mentions_compile():
     with contextlib.redirect_stdout(text), pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--compile" in text.getvalue()
+
+
+def test_progress_bar_says_when_the_update_compiles(tmp_path):
+    from tqdm import tqdm
+    said = []
+
+    class Recording(tqdm):
+        def set_postfix_str(self, s="", refresh=True):
+            said.append(s)
+            super().set_postfix_str(s, refresh)
+
+    train("Pendulum-v1", 120, out=tmp_path / "c", config=PENDULUM,
+          progress=Recording, compile=True)
+    assert said.count("compiling the update") == 1
+    said.clear()
+    train("Pendulum-v1", 120, out=tmp_path / "e", config=PENDULUM,
+          progress=Recording)
+    assert "compiling the update" not in said
