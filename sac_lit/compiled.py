@@ -43,7 +43,8 @@ def adam_step_(grads, rows, lr: float, betas=(0.9, 0.999),
                eps: float = 1e-8) -> None:
     """One Adam step (Kingma & Ba 2015), in place, for each (θ, m, v, t):
         t ← t + 1,  m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
-        θ ← θ − lr · m̂ / (√v̂ + ε),  m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)"""
+        θ ← θ − lr · m̂ / (√v̂ + ε)
+        with m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)"""
     beta1, beta2 = betas
     for (theta, m, v, t), g in zip(rows, grads, strict=True):
         t.add_(1)

@@ -20,6 +20,8 @@ from sac_lit.cli import main
 from sac_lit.compiled import (CompiledUpdate, adam_step_, adam_tensors,
                               functional_update)
 
+from cli_capture import cli
+
 OBS, ACT = 5, 2
 
 
@@ -226,13 +228,6 @@ def test_compiled_run_tracks_eager_run_and_goes_on_eagerly(tmp_path):
     more = train("Pendulum-v1", 260, out=tmp_path / "c", resume=True,
                  progress=False)
     assert more["steps"] == 260 and fast["steps"] == 200
-
-
-def cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_command_line_compile(tmp_path):

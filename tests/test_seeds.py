@@ -17,6 +17,8 @@ from sac_lit.seeds import (BatchedSAC, StackedActor, StackedLinear,
                            seed_dir, train_seeds)
 from sac_lit.train import EpisodeMetrics
 
+from cli_capture import cli
+
 OBS, ACT = 5, 2
 
 
@@ -263,13 +265,6 @@ def test_train_seeds_bad_input(tmp_path):
     with pytest.raises(ValueError, match="different steps"):
         train_seeds("Pendulum-v1", 300, [0, 1], out=tmp_path, config=TINY,
                     progress=False, resume=True)
-
-
-def cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_command_line_seeds(tmp_path):
