@@ -17,6 +17,11 @@ several variants, built from sac_lit's own pieces:
   sac_lit    SAC.update as the package ships it
   whole      the whole update compiled as one graph: chapter 16's
              CompiledUpdate, what `train --compile` runs
+  whole_batched
+             `whole` with the same parameters evaluated in fewer, larger
+             products: both critics' layers in one product each (the first
+             layers side by side, the rest by torch.baddbmm) and the actor's
+             mean and log-std heads in one product
 
 The variants run in turns (a block of updates each, then the next), so that
 a change in the machine's load hits all of them alike; the script prints the
@@ -47,13 +52,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance, write_result  # noqa: E402
 
-from sac_lit import (SAC, CompiledUpdate, ReplayBuffer,  # noqa: E402
-                     SACConfig, actor_loss, critic_loss, polyak_update,
+import torch.nn.functional as F  # noqa: E402
+from sac_lit import (SAC, CompiledUpdate, GaussianHead,  # noqa: E402
+                     ReplayBuffer, SACConfig, TwinQ, actor_loss,
+                     bound_log_std, critic_loss, polyak_update,
                      soft_q_target, temperature_loss)
 
 OBS, ACT, BATCH = 17, 6, 256
 VARIANTS = ("baseline", "foreach", "fused", "frozen", "stacked", "merged",
-            "compiled", "sac_lit", "whole")
+            "compiled", "sac_lit", "whole", "whole_batched")
+COMPILED = ("compiled", "whole", "whole_batched")   # first calls compile
 
 
 class StackedTwinQ(nn.Module):
@@ -80,6 +88,34 @@ class StackedTwinQ(nn.Module):
         return q[0], q[1]
 
 
+class BatchedTwinQ(TwinQ):
+    "TwinQ's own parameters, both critics evaluated in one product per layer."
+
+    def forward(self, obs, action):
+        x = torch.cat([obs, action], -1)
+        layers = [[m for m in q.net if isinstance(m, nn.Linear)]
+                  for q in (self.q1, self.q2)]
+        (first1, *rest1), (first2, *rest2) = layers
+        h = F.linear(x, torch.cat([first1.weight, first2.weight]),
+                     torch.cat([first1.bias, first2.bias]))   # [B, 2n]
+        h = h.view(len(x), 2, -1).transpose(0, 1)             # [2, B, n]
+        for l1, l2 in zip(rest1, rest2):
+            W = torch.stack([l1.weight, l2.weight]).transpose(1, 2)
+            b = torch.stack([l1.bias, l2.bias])[:, None]
+            h = torch.baddbmm(b, h.relu(), W)
+        return h[0, :, 0], h[1, :, 0]
+
+
+class MergedHead(GaussianHead):
+    "GaussianHead's own parameters, mean and log-std heads in one product."
+
+    def forward(self, obs):
+        W = torch.cat([self.mean.weight, self.log_std.weight])
+        b = torch.cat([self.mean.bias, self.log_std.bias])
+        mean, raw = F.linear(self.trunk(obs), W, b).chunk(2, -1)
+        return mean, bound_log_std(raw)
+
+
 class Variant:
     "A SAC agent whose update is built from sac_lit's pieces, with one change."
 
@@ -88,8 +124,12 @@ class Variant:
         torch.manual_seed(seed)
         ag = self.agent = SAC(OBS, ACT, SACConfig())
         self.compile_seconds = None
-        if name in ("sac_lit", "whole"):
-            self.whole = CompiledUpdate(ag) if name == "whole" else None
+        if name == "whole_batched":     # same modules, other forward passes
+            ag.actor.head.__class__ = MergedHead
+            for critic in (ag.critic, ag.critic_targ):
+                critic.__class__ = BatchedTwinQ
+        if name in ("sac_lit", "whole", "whole_batched"):
+            self.whole = None if name == "sac_lit" else CompiledUpdate(ag)
             return
         if name == "stacked":
             ag.critic = StackedTwinQ(ag.critic)
@@ -131,7 +171,7 @@ class Variant:
 
     def update(self, batch):
         ag = self.agent
-        if self.name in ("sac_lit", "whole"):
+        if self.name in ("sac_lit", "whole", "whole_batched"):
             m = self.whole(batch) if self.whole else ag.update(batch)
             return m["critic_loss"], m["actor_loss"], m["alpha_loss"]
         alpha = ag.temperature.alpha
@@ -226,13 +266,13 @@ def main(argv=None) -> int:
     for name in names:
         tic = time.perf_counter()
         variants[name] = Variant(name)
-        if name in ("compiled", "whole"):       # the first calls compile
+        if name in COMPILED:
             for _ in range(3):
                 variants[name].update(buf.sample(BATCH))
             variants[name].compile_seconds = time.perf_counter() - tic
     if "baseline" in variants:
         fresh = {n: Variant(n) for n in names}
-        for name in ("compiled", "whole"):
+        for name in COMPILED:
             if name in fresh:                   # already compiled: reset
                 fresh[name] = variants[name]
                 fresh[name].agent.load_state_dict(
@@ -263,12 +303,12 @@ def main(argv=None) -> int:
             row["compile_seconds"] = variants[name].compile_seconds
         rows[name] = row
     sampling = sampling_micros(buf)
-    print(f"\n{'variant':>10} {'updates/s':>10} {'x baseline':>11}")
+    print(f"\n{'variant':>13} {'updates/s':>10} {'x baseline':>11}")
     for name, row in rows.items():
         ratio = row.get("median_ratio_to_baseline", float("nan"))
         extra = (f"  (compile {row['compile_seconds']:.0f} s)"
                  if "compile_seconds" in row else "")
-        print(f"{name:>10} {row['median_updates_per_s']:10.1f} "
+        print(f"{name:>13} {row['median_updates_per_s']:10.1f} "
               f"{ratio:11.2f}{extra}")
     print(f"\nsampling a minibatch of {BATCH}: numpy {sampling['numpy']:.1f} µs,"
           f" torch {sampling['torch']:.1f} µs")

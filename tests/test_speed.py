@@ -7,6 +7,7 @@ a few updates so that it can run in CI).
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,8 @@ def test_sac_uses_fused_adam():
 def test_benchmark_variants_compute_the_same_update(tmp_path):
     "Every variant of benchmarks/update_ablation.py gives the baseline's losses."
     out = tmp_path / "ablation.json"
-    variants = "baseline,foreach,fused,frozen,stacked,merged,sac_lit,whole"
+    variants = ("baseline,foreach,fused,frozen,stacked,merged,sac_lit,whole,"
+                "whole_batched")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "update_ablation.py"),
          "--rounds", "1", "--updates", "2", "--threads", "1",
@@ -106,3 +108,24 @@ def test_benchmark_equivalence_check_can_fail(monkeypatch):
     with pytest.raises(SystemExit, match="not the same update"):
         ab.check_equivalence({"baseline": ab.Variant("baseline"),
                               "stacked": broken}, batch)
+
+
+def test_step_breakdown_times_each_part_once_per_timed_step(tmp_path):
+    "benchmarks/step_breakdown.py: every part timed once per step after warm-up."
+    out = tmp_path / "breakdown.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "step_breakdown.py"),
+         "--steps", "1060", "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads(out.read_text())
+    for name, run in record["runs"].items():
+        # 60 timed steps; the compiled run's first update compiles, untimed
+        first = 1 if name == "sac_lit_compiled" else 0
+        assert run["timed_steps"] == 60
+        for part, calls in run["calls"].items():
+            expected = 60 - first if part == "update" else 60
+            assert calls == expected, (name, part, calls)
+        assert run["us_per_step_other"] > 0
+        assert sum(run["us_per_step_by_part"].values()) < run["us_per_step"]
+    assert record["matmul"]["mm_256_calls_per_update"] == 16
