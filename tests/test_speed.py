@@ -129,3 +129,47 @@ def test_step_breakdown_times_each_part_once_per_timed_step(tmp_path):
         assert run["us_per_step_other"] > 0
         assert sum(run["us_per_step_by_part"].values()) < run["us_per_step"]
     assert record["matmul"]["mm_256_calls_per_update"] == 16
+
+
+def test_loop_fusion_fused_steps_equal_the_train_order(tmp_path):
+    "benchmarks/loop_fusion.py: both fused steps pass its check, then time."
+    out = tmp_path / "fusion.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "loop_fusion.py"),
+         "--steps", "20", "--rounds", "2", "--threads", "1",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    record = json.loads(out.read_text())
+    assert set(record["largest_difference"]) == {"act inside", "act + sample"}
+    assert all(d <= 1e-5 for d in record["largest_difference"].values())
+    for rates in record["steps_per_second"].values():
+        assert len(rates) == 2 and all(r > 0 for r in rates)
+
+
+def test_loop_fusion_check_catches_an_action_from_the_old_policy():
+    "ã' from θ before the update, not after, is caught by the check."
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import loop_fusion as lf
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    loop = lf.Loop("HalfCheetah-v5")
+    update = lf.CompiledUpdate(loop.agent, compile=False)
+    fused = lf.FusedStep(loop.agent, loop.buffer, gather=True, compile=False)
+    update(loop.buffer.sample(256))           # Adam's state exists
+    assert lf.largest_difference(loop, update, fused) <= 1e-5
+
+    def stale(obs, batch_size=256):           # same ξ_act, θ before update
+        rng = torch.get_rng_state()
+        torch.randn(batch_size, 6), torch.randn(batch_size, 6)     # ξ', ξ
+        xi_act = torch.randn(1, 6)
+        torch.set_rng_state(rng)
+        with torch.no_grad():
+            mu, log_std = loop.agent.actor.head(
+                torch.as_tensor(obs, dtype=torch.float32)[None])
+            action = torch.tanh(mu + log_std.exp() * xi_act)[0].numpy()
+        metrics, fused_action = fused(obs, batch_size)
+        assert abs(fused_action - action).max() > 0     # θ did change
+        return metrics, action
+    assert lf.largest_difference(loop, update, stale) > 1e-4
