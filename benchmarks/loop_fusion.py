@@ -44,8 +44,7 @@ from provenance import provenance, write_result  # noqa: E402
 
 from sac_lit import SAC  # noqa: E402
 from sac_lit.buffer import ReplayBuffer  # noqa: E402
-from sac_lit.compiled import (CompiledUpdate, adam_tensors,  # noqa: E402
-                              functional_update)
+from sac_lit.compiled import CompiledUpdate, functional_update  # noqa: E402
 
 VARIANTS = ("train order", "act inside", "act + sample")
 ROWS = ("obs", "action", "reward", "next_obs", "terminated")
@@ -61,15 +60,6 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path,
                    default=ROOT / "benchmarks/results/loop_fusion.json")
     return p.parse_args(argv)
-
-
-def state_args(agent: SAC) -> list:
-    "θ, φ, φ_targ, log α, Adam θ, Adam φ, Adam α: as CompiledUpdate passes."
-    params = [dict(m.named_parameters()) for m in
-              (agent.actor.head, agent.critic, agent.critic_targ)]
-    adams = [opt and adam_tensors(opt) for opt in
-             (agent.actor_opt, agent.critic_opt, agent.alpha_opt)]
-    return [*params, agent.temperature.log_alpha, *adams]
 
 
 class FusedStep:
@@ -105,8 +95,8 @@ class FusedStep:
         s_act = torch.as_tensor(obs, dtype=torch.float32)[None]
         with torch.no_grad():
             metrics, action = self.fused(
-                *state_args(agent), batch=batch, xi_next=xi_next, xi=xi,
-                s_act=s_act, xi_act=xi_act)
+                *CompiledUpdate.state(agent), batch=batch, xi_next=xi_next,
+                xi=xi, s_act=s_act, xi_act=xi_act)
         return metrics, action[0].numpy()
 
 

@@ -66,6 +66,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                 'sac_lit/compiled.py'),
                                   'sac_lit.compiled.CompiledUpdate.__init__': ( 'compiled_update.html#compiledupdate.__init__',
                                                                                 'sac_lit/compiled.py'),
+                                  'sac_lit.compiled.CompiledUpdate.state': ( 'compiled_update.html#compiledupdate.state',
+                                                                             'sac_lit/compiled.py'),
                                   'sac_lit.compiled.adam_step_': ('compiled_update.html#adam_step_', 'sac_lit/compiled.py'),
                                   'sac_lit.compiled.adam_tensors': ('compiled_update.html#adam_tensors', 'sac_lit/compiled.py'),
                                   'sac_lit.compiled.functional_update': ('compiled_update.html#functional_update', 'sac_lit/compiled.py')},

@@ -129,18 +129,22 @@ class CompiledUpdate:
                      if compile else step)
         self.compile_seconds = None        # wall time of the first call
 
+    @staticmethod
+    def state(agent: SAC) -> list:
+        "step's θ, φ, φ_targ, log α, Adam θ, Adam φ, Adam α: the agent's own."
+        params = [dict(m.named_parameters()) for m in
+                  (agent.actor.head, agent.critic, agent.critic_targ)]
+        adams = [opt and adam_tensors(opt) for opt in
+                 (agent.actor_opt, agent.critic_opt, agent.alpha_opt)]
+        return [*params, agent.temperature.log_alpha, *adams]
+
     def __call__(self, batch) -> dict[str, torch.Tensor]:
         agent, tic = self.agent, time.perf_counter()
         shape = (batch[0].shape[0], agent.act_dim)
         xi_next = torch.randn(shape, device=agent.device)  # SAC.update's
         xi = torch.randn(shape, device=agent.device)       # order of draws
-        params = [dict(m.named_parameters()) for m in
-                  (agent.actor.head, agent.critic, agent.critic_targ)]
-        adams = [opt and adam_tensors(opt) for opt in
-                 (agent.actor_opt, agent.critic_opt, agent.alpha_opt)]
         with torch.no_grad():
-            metrics = self.step(*params, agent.temperature.log_alpha,
-                                *adams, tuple(batch), xi_next, xi)
+            metrics = self.step(*self.state(agent), tuple(batch), xi_next, xi)
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - tic
         return metrics
