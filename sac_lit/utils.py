@@ -3,16 +3,19 @@
 # %% ../notebooks/90_utils.ipynb #9c39a557
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import sys
 import uuid
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['quick_mode', 'pick', 'seed_everything', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart', 'kernel_free']
+__all__ = ['quick_mode', 'pick', 'seed_everything', 'quiet_native_stderr', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart',
+           'kernel_free']
 
 # %% ../notebooks/90_utils.ipynb #4f82adac
 def quick_mode() -> bool:
@@ -31,6 +34,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+# %% ../notebooks/90_utils.ipynb #72cba9fb
+@contextlib.contextmanager
+def quiet_native_stderr():
+    "Inside the block, output written to file descriptor 2 is dropped."
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 # %% ../notebooks/90_utils.ipynb #1e614ba9
 _EMBED_OPTIONS = {"renderer": "svg", "actions": False}

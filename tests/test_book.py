@@ -46,7 +46,9 @@ def html_dir(tmp_path_factory) -> Path:
     if given:
         return Path(given)
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, SAC_LIT_QUICK="1")
+    # No thread setting: a reader's build has none, and some libraries only talk when it is unset.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["SAC_LIT_QUICK"] = "1"
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
