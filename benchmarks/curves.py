@@ -51,12 +51,12 @@ def windows(episodes: list[tuple[int, float]], steps: int) -> list[list]:
 
 def run_sac_lit(env_id: str, seed: int, steps: int, work: str) -> dict:
     import torch
-    from sac_lit import SACConfig
+    from sac_lit import RunConfig, SACConfig
     from sac_lit.sweep import run_dir, run_one
     torch.set_num_threads(1)
     run = run_dir(work, env_id, seed)
-    config = SACConfig(eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES)
-    row = run_one(env_id, seed, steps, run, config.to_dict(), threads=1)
+    loop = RunConfig(eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES)
+    row = run_one(env_id, seed, steps, run, SACConfig(), loop, threads=1)
     if row["status"] == "failed":
         raise RuntimeError(row["error"])
     rows = [json.loads(line) for line in

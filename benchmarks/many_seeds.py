@@ -1,7 +1,7 @@
 """K seeds in one process with batched networks, against K separate processes.
 
-Training: for each K, sac_lit.train_seeds trains K seeds of SAC on
-HalfCheetah-v5 in one process (2 torch threads), and the same K seeds run as
+Training: for each K, sac_lit.train with K seeds and learner=BatchedSAC
+trains K seeds of SAC on HalfCheetah-v5 in one process (2 torch threads), and the same K seeds run as
 ordinary sac_lit.train processes, two at a time with one thread each (the
 best use of 2 cores for separate processes). Both report total training
 steps per second after the warm-up: each step acts, steps the simulator,
@@ -12,7 +12,7 @@ median over the pairs is taken.
 Update only: seed-updates per second of sac_lit.BatchedSAC.update (and of
 chapter 9's SAC.update for K = 1) on random batches, each in a fresh process,
 with the allocator as it is and after sac_lit.seeds.tune_allocator(); and
-the roofline of chapter 12 (measured matmul peak / FLOPs of one update).
+the roofline of chapter 13 (measured matmul peak / FLOPs of one update).
 
     .venv/bin/python benchmarks/many_seeds.py            # ~15 min on 2 cores
 
@@ -54,23 +54,24 @@ def parse_args(argv=None):
 
 # ------------------------------------------------------------ the workers
 
-def config(args):
-    from sac_lit import SACConfig
-    return SACConfig(learning_starts=args.learning_starts, eval_every=0,
+def loop(args):
+    from sac_lit import RunConfig
+    return RunConfig(learning_starts=args.learning_starts, eval_every=0,
                      checkpoint_every=10**9)
 
 
 def work_batched(args) -> dict:
-    from sac_lit.seeds import train_seeds
-    summaries = train_seeds(args.env, args.steps, list(range(args.k)),
-                            config=config(args), progress=False)
+    from sac_lit import BatchedSAC, train
+    summaries = train(args.env, args.steps, list(range(args.k)),
+                      run_config=loop(args), progress=False,
+                      learner=BatchedSAC)
     return {"sps": sum(s["train_sps"] for s in summaries)}
 
 
 def work_single(args) -> dict:
     from sac_lit import train
     summary = train(args.env, args.steps, seed=args.seed,
-                    config=config(args), progress=False)
+                    run_config=loop(args), progress=False)
     return {"sps": summary["train_sps"]}
 
 
@@ -93,9 +94,8 @@ def work_update(args) -> dict:
     if k == 0:                                   # chapter 9's SAC
         agent, per_update = SAC(obs_dim, act_dim), 1
     else:
-        agents = [SAC(obs_dim, act_dim) for _ in range(k)]
-        gens = [torch.Generator().manual_seed(i) for i in range(k)]
-        agent, per_update = BatchedSAC(agents, gens), k
+        agents = [SAC(obs_dim, act_dim, seed=i) for i in range(k)]
+        agent, per_update = BatchedSAC(agents, tune=False), k
     n = max(args.updates // max(k, 1), 10)
     for _ in range(10):
         agent.update(batch)
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         return 0
     ks = [int(k) for k in args.ks.split(",")]
     started = provenance()
-    from sac_lit import matmul_gflops, update_flops
+    from sac_lit.speed import matmul_gflops, update_flops
     import torch
     torch.set_num_threads(2)
     peak = matmul_gflops(2048, 2048, 2048, repeats=15)

@@ -57,8 +57,9 @@ def main(argv=None) -> int:
               f"peak {phases[name]['peak_rss_mb']:7.1f} MB", flush=True)
 
     import torch
-    from sac_lit import SAC, ReplayBuffer, SACConfig, nbytes_per_transition
-    from sac_lit.train import make_env
+    from sac_lit import SAC, ReplayBuffer, SACConfig
+    from sac_lit.buffer import nbytes_per_transition
+    from sac_lit.loop import make_env
     mark("imports")
     env, _ = make_env(args.env)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]

@@ -77,9 +77,7 @@ def checkpoints(steps: int, every: int) -> list[int]:
 def run_sac_lit(seed: int, args) -> dict:
     "Default SACConfig, trained up to each evaluation mark with resume=True."
     import torch
-    from sac_lit.agent import SAC
-    from sac_lit.policy import ActionMap
-    from sac_lit.train import train
+    from sac_lit import SAC, ActionMap, RunConfig, train
     import gymnasium as gym
 
     action_map = ActionMap.from_space(gym.make(ENV_ID).action_space)
@@ -88,7 +86,8 @@ def run_sac_lit(seed: int, args) -> dict:
         for i, mark in enumerate(checkpoints(args.steps, args.eval_every)):
             start = time.perf_counter()
             train(ENV_ID, mark, seed=seed, out=run_dir, resume=i > 0,
-                  eval_every=0, progress=False, device="cpu")
+                  run_config=RunConfig(eval_every=0), progress=False,
+                  device="cpu")
             train_seconds += time.perf_counter() - start
             agent = SAC.load(run_dir)
 

@@ -1,9 +1,9 @@
 """Where a training step's time goes: act, simulator, buffer, update.
 
-Runs `sac_lit.train` on HalfCheetah-v5 (batch 256, 2x256 networks, no
-evaluation) with a timer around each part of a step after the warm-up:
-`agent.act`, `env.step`, `buffer.add`, `buffer.sample`, the update and
-`EpisodeMetrics.add`. "other" is the step's time that none of them covers
+Runs chapter 10's loop (`Trainer.fit`) on HalfCheetah-v5 (batch 256, 2x256
+networks, no evaluation) with a timer around each part of a step after the
+warm-up: the learner's `act`, `env.step`, `buffer.add`, `buffer.sample`, the
+update and `EpisodeMetrics.add`. "other" is the step's time that none of them covers
 (the loop itself, episode ends, the progress counters). The first update
 of a compiled run is left out of the update's time (it compiles).
 
@@ -18,7 +18,6 @@ Writes benchmarks/results/step_breakdown.json with provenance.
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
 import sys
 import time
@@ -70,53 +69,38 @@ class Timers:
 
 
 def breakdown(env_id: str, steps: int, compile: bool) -> dict:
-    "One run of `train` with each part of a step timed, in µs per call."
-    train_module = importlib.import_module("sac_lit.train")
-    from sac_lit import SACConfig
+    "One run of chapter 10's loop with each part of a step timed, in µs."
+    from sac_lit import SAC, Run, RunConfig, SACConfig, Trainer
     from sac_lit.compiled import CompiledUpdate
-    timers, run_init = Timers(), train_module.Run.__init__
-    update_call = CompiledUpdate.__call__
+    config = SACConfig()
+    loop = RunConfig(eval_every=0, checkpoint_every=10**9)
+    run = Run(env_id, 0, config.buffer_size)
+    agent = SAC(run.obs_dim, run.act_dim, config)
+    learner = CompiledUpdate(agent) if compile else agent
+    trainer = Trainer([run], learner, loop, getattr(learner, "callbacks", []))
+    timers = Timers()
+    timers.active = lambda: run.step >= loop.learning_starts   # after acting
+    timers.wrap(learner, "act", "act")
+    timers.wrap(run.env, "step", "env.step")
+    timers.wrap(run.buffer, "add", "buffer.add")
+    timers.wrap(run.buffer, "sample", "buffer.sample")
+    timers.wrap(trainer.metrics, "add", "metrics.add")
+    update = learner.update
 
-    def timed_init(run, *args, **kwargs):
-        run_init(run, *args, **kwargs)
-        learning_starts = run.config.learning_starts   # env_step counts
-        timers.active = lambda: run.step >= learning_starts  # after acting
-        timers.wrap(run.agent, "act", "act")
-        timers.wrap(run.env, "step", "env.step")
-        timers.wrap(run.buffer, "add", "buffer.add")
-        timers.wrap(run.buffer, "sample", "buffer.sample")
-        if not compile:
-            timers.wrap(run.agent, "update", "update")
-
-    def timed_update(self, batch):                 # the first one compiles
+    def timed_update(batch):                       # the first one compiles
         tic = time.perf_counter()
-        out = update_call(self, batch)
+        out = update(batch)
         timers.calls["first update"] += 1
-        if timers.calls["first update"] > 1:
+        if timers.calls["first update"] > 1 or not compile:
             timers.add("update", time.perf_counter() - tic)
         return out
 
-    config = SACConfig(eval_every=0, checkpoint_every=10**9)
-    metrics_add = train_module.EpisodeMetrics.add   # a new one each episode
-
-    def timed_add(metrics, values):
-        tic = time.perf_counter()
-        metrics_add(metrics, values)
-        timers.add("metrics.add", time.perf_counter() - tic)
-
-    train_module.Run.__init__ = timed_init
-    train_module.EpisodeMetrics.add = timed_add
-    CompiledUpdate.__call__ = timed_update
-    try:
-        summary = train_module.train(env_id, steps, config=config,
-                                     progress=False, compile=compile)
-    finally:
-        train_module.Run.__init__ = run_init
-        CompiledUpdate.__call__ = update_call
-        train_module.EpisodeMetrics.add = metrics_add
+    learner.update = timed_update
+    trainer.fit(steps)
+    summary = trainer.summary()
     # Each part runs once per timed step (the update once per step but the
-    # first): its µs per step is its mean per call. "other" is the rest of
-    # train_seconds, less the first (compiling) update.
+    # first, when compiled): its µs per step is its mean per call. "other"
+    # is the rest of train_seconds, less the first (compiling) update.
     timed = summary["train_steps"]
     seconds = summary["train_seconds"] - (summary.get("compile_seconds")
                                           or 0.0)
@@ -157,10 +141,11 @@ def matmul_times() -> dict:
     from sac_lit import SAC, SACConfig
     from sac_lit.compiled import CompiledUpdate
     torch.manual_seed(0)
+    from sac_lit.buffer import Batch
     agent, B = SAC(17, 6, SACConfig()), 256
-    batch = (torch.randn(B, 17), torch.rand(B, 6) * 2 - 1, torch.randn(B),
-             torch.randn(B, 17), torch.zeros(B))
-    update = CompiledUpdate(agent)
+    batch = Batch(torch.randn(B, 17), torch.rand(B, 6) * 2 - 1,
+                  torch.randn(B), torch.randn(B, 17), torch.zeros(B))
+    update = CompiledUpdate(agent).update
     for _ in range(20):
         update(batch)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:

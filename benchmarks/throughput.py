@@ -14,14 +14,14 @@ storing the transition and doing one gradient update), no evaluation.
 The script also measures the machine's fp32 matmul peak and turns it into a
 roofline: the peak divided by the FLOPs one update needs (the forward and
 backward passes of the actor and the critics at this batch size, counted
-by sac_lit.update_flops; chapter 12 derives the count). It prints
+by sac_lit.update_flops; chapter 13 derives the count). It prints
 each run, the median ratio of the pairs, the roofline fraction, and writes a
 JSON file with provenance to benchmarks/results/throughput.json.
 
     .venv/bin/python benchmarks/throughput.py            # ~12 min on 2 cores
 
 Three runs alternate: sac_lit as `train` runs it by default, sac_lit with
-`compile=True` (`train --compile`, chapter 16: the whole update compiled by
+`learner=compiled` (`train --compile`, chapter 17: the whole update compiled by
 torch.compile; its compile time is inside its timed steps, and reported on
 its own as compile_seconds) and SB3.
 
@@ -69,15 +69,17 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- the runs
 
 def run_sac_lit(args) -> dict:
-    from sac_lit import SACConfig, train
-    config = SACConfig(hidden_sizes=HIDDEN, learning_starts=args.learning_starts,
-                       eval_every=0, checkpoint_every=10**9)
-    compiled = args.worker == "sac_lit_compiled"
+    from sac_lit import RunConfig, SACConfig, compiled, train
+    config = SACConfig(hidden_sizes=HIDDEN)
+    loop = RunConfig(learning_starts=args.learning_starts, eval_every=0,
+                     checkpoint_every=10**9)
+    fast = args.worker == "sac_lit_compiled"
     summary = train(args.env, args.steps, seed=args.seed, config=config,
-                    progress=False, compile=compiled)
+                    run_config=loop, progress=False,
+                    learner=compiled if fast else None)
     result = {"train_sps": summary["train_sps"],
               "timed_steps": summary["train_steps"]}
-    if compiled:                # and the rate with the compile time taken out
+    if fast:                    # and the rate with the compile time taken out
         seconds = summary["train_seconds"] - summary["compile_seconds"]
         result.update(compile_seconds=summary["compile_seconds"],
                       sps_after_compile=summary["train_steps"] / seconds)
@@ -133,14 +135,14 @@ def spawn(lib: str, seed: int, args) -> dict:
 def matmul_peak_gflops(threads: int, n: int = 2048) -> float:
     "Median fp32 GFLOP/s of an n x n matmul with `threads` torch threads."
     import torch
-    from sac_lit import matmul_gflops
+    from sac_lit.speed import matmul_gflops
     torch.set_num_threads(threads)
     return matmul_gflops(n, n, n, repeats=15)
 
 
 def update_gflop(obs_dim: int, act_dim: int) -> float:
-    "GFLOP of one update at batch 256 (sac_lit.update_flops, chapter 12)."
-    from sac_lit import update_flops
+    "GFLOP of one update at batch 256 (sac_lit.update_flops, chapter 13)."
+    from sac_lit.speed import update_flops
     return update_flops(obs_dim, act_dim, 256, HIDDEN) / 1e9
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from .checks import check_positive_int, check_range
 from .critic import TwinQ, critic_loss, make_target, polyak_update
@@ -20,41 +21,40 @@ from .targets import soft_q_target
 from .temperature import Temperature, actor_loss, temperature_loss
 
 # %% auto #0
-__all__ = ['CHECKPOINT', 'SACConfig', 'SAC', 'CheckpointError', 'checkpoint_path', 'save_atomic', 'load_checkpoint']
+__all__ = ['CHECKPOINT', 'hp', 'SACConfig', 'SAC', 'minimise', 'update_metrics', 'CheckpointError', 'checkpoint_path',
+           'write_atomic', 'save_atomic', 'load_checkpoint']
 
 # %% ../notebooks/09_sac_agent.ipynb #9a000007
+def hp(default, help: str):
+    "A dataclass field with its line of help (chapter 12 shows it in --help)."
+    return dataclasses.field(default=default, metadata={"help": help})
+
+# %% ../notebooks/09_sac_agent.ipynb #004bfb1f
 @dataclass
 class SACConfig:
-    "Every hyper-parameter of SAC; defaults from Haarnoja et al. (2018b)."
-    hidden_sizes: tuple[int, ...] = (256, 256)  # ReLU layers of every network
-    actor_lr: float = 3e-4                      # Adam step size for θ
-    critic_lr: float = 3e-4                     # ... for φ1, φ2
-    alpha_lr: float = 3e-4                      # ... for log α
-    batch_size: int = 256                       # |B|
-    buffer_size: int = 1_000_000                # capacity of 𝒟
-    gamma: float = 0.99                         # γ
-    rho: float = 0.995                          # ρ (τ = 1 − ρ)
-    init_alpha: float = 1.0                     # α before any update
-    autotune: bool = True                       # learn α (False: fixed)
-    target_entropy: float | None = None         # H̄; None means −dim(A)
-    updates_per_step: int = 1                   # gradient steps per env step
-    learning_starts: int = 1000                 # uniform-random warm-up steps
-    eval_every: int = 5000                      # env steps per eval (0: none)
-    eval_episodes: int = 10                     # episodes per evaluation
-    checkpoint_every: int = 10_000              # env steps per checkpoint
+    "The hyper-parameters of SAC; defaults from Haarnoja et al. (2018b)."
+    hidden_sizes: tuple[int, ...] = hp((256, 256), "widths of the hidden "
+                                       "ReLU layers of every network")
+    actor_lr: float = hp(3e-4, "Adam step size of the actor π_θ")
+    critic_lr: float = hp(3e-4, "Adam step size of the critics Q_φ1, Q_φ2")
+    alpha_lr: float = hp(3e-4, "Adam step size of log α")
+    batch_size: int = hp(256, "transitions per gradient step, |B|")
+    buffer_size: int = hp(1_000_000, "capacity of the replay buffer 𝒟")
+    gamma: float = hp(0.99, "discount factor γ, in (0, 1]")
+    rho: float = hp(0.995, "Polyak factor ρ of the target critics, "
+                           "in [0, 1)")
+    init_alpha: float = hp(1.0, "temperature α before the first update")
+    autotune: bool = hp(True, "learn α towards the target entropy H̄ "
+                              "(else α stays fixed)")
+    target_entropy: float | None = hp(None, "target entropy H̄ of the "
+                                            "policy; none: −dim(A)")
 
     def __post_init__(self):
         self.hidden_sizes = tuple(self.hidden_sizes)
         check_positive_int(**{f"hidden_sizes[{i}]": n
                               for i, n in enumerate(self.hidden_sizes)})
         check_positive_int(batch_size=self.batch_size,
-                           buffer_size=self.buffer_size,
-                           updates_per_step=self.updates_per_step,
-                           eval_episodes=self.eval_episodes,
-                           checkpoint_every=self.checkpoint_every)
-        for name in ("learning_starts", "eval_every"):   # counts, 0 allowed
-            check_range(name, getattr(self, name), 0)
-            check_positive_int(**{name: getattr(self, name) or 1})
+                           buffer_size=self.buffer_size)
         check_range("gamma", self.gamma, 0, 1, low_open=True)
         check_range("rho", self.rho, 0, 1, high_open=True)
         for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
@@ -72,111 +72,156 @@ class SACConfig:
 # %% ../notebooks/09_sac_agent.ipynb #9a000011
 class SAC:
     """Soft Actor-Critic: the actor π_θ, twin critics Q_φ1, Q_φ2, their
-    targets φ_targ, the temperature α, and one Adam optimiser each for θ, φ
-    and log α. `act` is line 3 of the algorithm box, `update` lines 9-13.
-    """
+    targets φ_targ, the temperature α, one Adam optimiser each for θ, φ and
+    log α, and a generator for the noise ξ; `seed` fixes the initial weights
+    and the noise. `act` is line 3 of the algorithm box, `update` 9 to 13."""
 
     def __init__(self, obs_dim: int, act_dim: int,
-                 config: SACConfig | None = None, device="cpu"):
+                 config: SACConfig | None = None, device="cpu", seed: int = 0):
         check_positive_int(obs_dim=obs_dim, act_dim=act_dim)
         c = self.config = config if config is not None else SACConfig()
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.device = torch.device(device)
         self.target_entropy = (-float(act_dim) if c.target_entropy is None
                                else float(c.target_entropy))   # H̄
-        sizes = c.hidden_sizes
-        self.actor = SquashedGaussianActor(obs_dim, act_dim, sizes).to(device)
-        self.critic = TwinQ(obs_dim, act_dim, sizes).to(device)
+        with torch.random.fork_rng(devices=[]):   # the global RNG untouched
+            torch.manual_seed(seed)
+            actor = SquashedGaussianActor(obs_dim, act_dim, c.hidden_sizes)
+            critic = TwinQ(obs_dim, act_dim, c.hidden_sizes)
+            noise_seed = int(torch.randint(2**62, ()))
+        self.generator = torch.Generator(self.device).manual_seed(noise_seed)
+        self.build(actor, critic, Temperature(c.init_alpha, c.autotune))
+
+    def build(self, actor, critic, temperature) -> None:
+        "The networks on the device, φ_targ ← φ, and one Adam each."
+        c, device = self.config, self.device
+        self.actor, self.critic = actor.to(device), critic.to(device)
         self.critic_targ = make_target(self.critic)            # φ_targ ← φ
-        self.temperature = Temperature(c.init_alpha, c.autotune).to(device)
-        adam = partial(torch.optim.Adam, fused=True)  # chapter 12
+        self.temperature = temperature.to(device)
+        adam = partial(torch.optim.Adam, fused=True)  # chapter 13
         self.actor_opt = adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), lr=c.critic_lr)
         self.alpha_opt = (adam(self.temperature.parameters(), lr=c.alpha_lr)
                           if c.autotune else None)
         self._theta = list(self.actor.parameters())
 
-    @torch.no_grad()
-    def act(self, obs, deterministic: bool = False) -> np.ndarray:
-        "ã ~ π_θ(·|s), or tanh(μ_θ(s)); obs [obs_dim] or [N, obs_dim]."
-        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        action, _ = self.actor(obs.reshape(-1, self.obs_dim), deterministic)
-        return action.reshape(*obs.shape[:-1], self.act_dim).cpu().numpy()
+# %% ../notebooks/09_sac_agent.ipynb #fa7dfb0f
+@patch
+def noise(self: SAC, s: torch.Tensor) -> torch.Tensor:
+    "ξ ~ N(0, I), one row per observation in s, from the agent's generator."
+    return torch.randn(*s.shape[:-1], self.act_dim, device=self.device,
+                       generator=self.generator)
 
-    def update(self, batch) -> dict[str, torch.Tensor]:
-        "Critic step, policy step, temperature step, Polyak step."
-        c, alpha = self.config, self.temperature.alpha   # one α, a constant
-        obs, action, reward, next_obs, terminated = batch
 
-        # 1. critic step (chapters 3 and 4)
-        with torch.no_grad():
-            next_action, next_log_prob = self.actor(next_obs)  # ã' ~ π_θ(·|s')
-            next_q1, next_q2 = self.critic_targ(next_obs, next_action)
-        y = soft_q_target(reward, terminated, next_q1, next_q2,
-                          next_log_prob, c.gamma, alpha)
-        q1, q2 = self.critic(obs, action)
-        loss_q = critic_loss(q1, q2, y)
-        self.critic_opt.zero_grad()
-        loss_q.backward()
-        self.critic_opt.step()
+@patch
+@torch.no_grad()
+def act(self: SAC, obs, deterministic: bool = False) -> np.ndarray:
+    "ã ~ π_θ(·|s), or tanh(μ_θ(s)); obs [obs_dim] or [N, obs_dim]."
+    obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+    s = obs.reshape(-1, self.obs_dim)
+    xi = None if deterministic else self.noise(s)
+    a_tilde, _ = self.actor(s, xi, deterministic)
+    return a_tilde.reshape(*obs.shape[:-1], self.act_dim).cpu().numpy()
 
-        # 2. policy step, through the updated critics (chapters 5 to 7)
-        new_action, log_prob = self.actor(obs)             # ã_θ(s), via ξ
-        q1_pi, q2_pi = self.critic(obs, new_action)
-        loss_pi = actor_loss(torch.min(q1_pi, q2_pi), log_prob, alpha)
-        self.actor_opt.zero_grad()
-        loss_pi.backward(inputs=self._theta)          # gradients reach θ only
-        self.actor_opt.step()
 
-        # 3. temperature step (chapter 7)
-        loss_alpha = temperature_loss(self.temperature.log_alpha, log_prob,
-                                      self.target_entropy)
-        if self.alpha_opt is not None:
-            self.alpha_opt.zero_grad()
-            loss_alpha.backward()
-            self.alpha_opt.step()
+@patch(as_prop=True)
+def agents(self: SAC) -> list[SAC]:
+    "What this learner trains (chapter 10): itself. Chapter 16 has more."
+    return [self]
 
-        # 4. Polyak step: φ_targ ← ρ φ_targ + (1 − ρ) φ (chapter 4)
-        polyak_update(self.critic_targ, self.critic, c.rho)
+# %% ../notebooks/09_sac_agent.ipynb #75b169f8
+@patch
+def update(self: SAC, batch) -> dict[str, torch.Tensor]:
+    "Critic step, policy step, temperature step, Polyak step."
+    c, alpha = self.config, self.temperature.alpha    # one α, a constant
+    s, a, r, s_next, d = batch
 
-        metrics = {"critic_loss": loss_q, "actor_loss": loss_pi,
-                   "alpha_loss": loss_alpha, "alpha": alpha,
-                   "entropy": -log_prob.mean(),
-                   "q1": q1.mean(), "q2": q2.mean(),
-                   "saturated": (new_action.abs() > 0.99).float().mean()}
-        return {k: v.detach() for k, v in metrics.items()}   # no host sync
+    # 1. critic step (chapters 3 and 4): y from ã' ~ π_θ(·|s') and φ_targ
+    with torch.no_grad():
+        a_next, log_prob_next = self.actor(s_next, self.noise(s_next))
+        q1_targ, q2_targ = self.critic_targ(s_next, a_next)
+    y = soft_q_target(r, d, q1_targ, q2_targ, log_prob_next, c.gamma, alpha)
+    q1, q2 = self.critic(s, a)
+    loss_q = critic_loss(q1, q2, y)
+    minimise(self.critic_opt, loss_q)
 
-    _PARTS = ("actor", "critic", "critic_targ", "temperature",
+    # 2. policy step, through the updated critics (chapters 5 to 7)
+    a_tilde, log_prob = self.actor(s, self.noise(s))    # ã_θ(s), via ξ
+    q1_pi, q2_pi = self.critic(s, a_tilde)
+    loss_pi = actor_loss(torch.min(q1_pi, q2_pi), log_prob, alpha)
+    minimise(self.actor_opt, loss_pi, self._theta)     # gradients reach θ
+
+    # 3. temperature step (chapter 7)
+    loss_alpha = temperature_loss(self.temperature.log_alpha, log_prob,
+                                  self.target_entropy)
+    if self.alpha_opt is not None:
+        minimise(self.alpha_opt, loss_alpha)
+
+    # 4. Polyak step: φ_targ ← ρ φ_targ + (1 − ρ) φ (chapter 4)
+    polyak_update(self.critic_targ, self.critic, c.rho)
+    return update_metrics(loss_q, loss_pi, loss_alpha, alpha, log_prob,
+                          q1, q2, a_tilde)
+
+# %% ../notebooks/09_sac_agent.ipynb #705e746c
+def minimise(opt: torch.optim.Optimizer, loss: torch.Tensor,
+             inputs=None) -> None:
+    "One step of `opt` down the gradient of loss.sum() (one loss per run)."
+    opt.zero_grad()
+    loss.sum().backward(inputs=inputs)
+    opt.step()
+
+
+def update_metrics(loss_q, loss_pi, loss_alpha, alpha, log_prob, q1, q2,
+                   a_tilde) -> dict[str, torch.Tensor]:
+    "What an update reports, one value per run, detached: no host sync."
+    metrics = {"critic_loss": loss_q, "actor_loss": loss_pi,
+               "alpha_loss": loss_alpha, "alpha": alpha.reshape(loss_q.shape),
+               "entropy": -log_prob.mean(-1),
+               "q1": q1.mean(-1), "q2": q2.mean(-1),
+               "saturated": (a_tilde.abs() > 0.99).float().mean((-2, -1))}
+    return {k: v.detach() for k, v in metrics.items()}
+
+# %% ../notebooks/09_sac_agent.ipynb #bb12ad13
+SAC._PARTS = ("actor", "critic", "critic_targ", "temperature",
               "actor_opt", "critic_opt", "alpha_opt")
 
-    def state_dict(self) -> dict:
-        "Weights, optimiser states, log α, config: tensors and plain types."
-        parts = {name: getattr(self, name).state_dict()
-                 for name in self._PARTS if getattr(self, name) is not None}
-        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim,
-                "config": self.config.to_dict(), **parts}
 
-    def load_state_dict(self, state: dict) -> None:
-        "Copies `state` in: the agent never shares tensors with its source."
-        state = copy.deepcopy(state)        # Adam's load would alias them
-        for name in self._PARTS:
-            if getattr(self, name) is not None:
-                getattr(self, name).load_state_dict(state[name])
+@patch
+def state_dict(self: SAC) -> dict:
+    "Weights, optimiser states, log α, the noise generator, the config."
+    parts = {name: getattr(self, name).state_dict()
+             for name in self._PARTS if getattr(self, name) is not None}
+    return {"obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "config": self.config.to_dict(),
+            "generator": self.generator.get_state(), **parts}
 
-    def save(self, path) -> Path:
-        "Write {'agent': state_dict()} atomically; `path`: file or run dir."
-        path = checkpoint_path(path)
-        save_atomic({"agent": self.state_dict()}, path)
-        return path
 
-    @classmethod
-    def load(cls, path, device="cpu") -> SAC:
-        "The agent in a checkpoint file or run directory (weights_only)."
-        state = load_checkpoint(path, device)["agent"]
-        config = SACConfig(**state["config"])
-        agent = cls(state["obs_dim"], state["act_dim"], config, device)
-        agent.load_state_dict(state)
-        return agent
+@patch
+def load_state_dict(self: SAC, state: dict) -> None:
+    "Copies `state` in: the agent never shares tensors with its source."
+    state = copy.deepcopy(state)        # Adam's load would alias them
+    for name in self._PARTS:
+        if getattr(self, name) is not None:
+            getattr(self, name).load_state_dict(state[name])
+    self.generator.set_state(state["generator"])
+
+
+@patch
+def save(self: SAC, path) -> Path:
+    "Write {'agent': state_dict()} atomically; `path`: file or run dir."
+    path = checkpoint_path(path)
+    save_atomic({"agent": self.state_dict()}, path)
+    return path
+
+
+@patch(cls_method=True)
+def load(cls: SAC, path, device="cpu") -> SAC:
+    "The agent in a checkpoint file or run directory (weights_only)."
+    state = load_checkpoint(path, device)["agent"]
+    agent = cls(state["obs_dim"], state["act_dim"],
+                SACConfig(**state["config"]), device)
+    agent.load_state_dict(state)
+    return agent
 
 # %% ../notebooks/09_sac_agent.ipynb #9a000013
 CHECKPOINT = "checkpoint.pt"
@@ -192,21 +237,26 @@ def checkpoint_path(path) -> Path:
     return path / CHECKPOINT if path.is_dir() else path
 
 
-def save_atomic(obj, path) -> None:
-    "torch.save to a temporary file, then rename: `path` is never half-written."
+def write_atomic(path, write) -> None:
+    "write(f) to a temporary file, flushed to disk, then renamed to `path`."
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())       # on disk before the rename
-        os.replace(tmp, path)          # atomic: old file or new file
+        os.replace(tmp, path)          # one step: old file or new file
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+def save_atomic(obj, path) -> None:
+    "torch.save to `path`, atomically: it is never half-written."
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+# %% ../notebooks/09_sac_agent.ipynb #18001066
 def load_checkpoint(path, device="cpu") -> dict:
     "torch.load with weights_only=True: tensors and plain types, never code."
     path = checkpoint_path(path)

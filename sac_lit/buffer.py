@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from .checks import check_finite, check_positive_int
 
@@ -66,61 +67,73 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, action, reward, next_obs, terminated) -> None:
-        """Store one transition (s, a, r, s', d), over the oldest when full.
+# %% ../notebooks/08_replay_buffer.ipynb #d0bae8af
+@patch
+def add(self: ReplayBuffer, obs, action, reward, next_obs,
+        terminated) -> None:
+    """Store one transition (s, a, r, s', d), over the oldest when full.
 
-        `next_obs` is the observation `env.step` returned, never one from
-        `env.reset`; `terminated` is d: never `terminated or truncated`.
-        """
-        one = (obs, action, reward, next_obs, terminated)
-        self.add_batch(*(np.asarray(x, dtype=np.float32)[None] for x in one))
+    `next_obs` is the observation `env.step` returned, never one from
+    `env.reset`; `terminated` is d: never `terminated or truncated`.
+    """
+    one = (obs, action, reward, next_obs, terminated)
+    self.add_batch(*(np.asarray(x, dtype=np.float32)[None] for x in one))
 
-    def add_batch(self, obs, action, reward, next_obs, terminated) -> None:
-        "Store n transitions: rows of obs, action, next_obs; reward, d [n]."
-        new = {"obs": obs, "action": action, "reward": reward,
-               "next_obs": next_obs, "terminated": terminated}
-        new = {k: np.asarray(x, dtype=np.float32) for k, x in new.items()}
-        n = _check_rows(new, self.row_shapes)
-        if not all(np.isfinite(x).all() for x in new.values()):  # fast
-            check_finite(**new)                   # raises, naming the piece
-        if not ((new["terminated"] == 0) | (new["terminated"] == 1)).all():
-            raise ValueError("terminated must hold only 0/1 (or False/True)")
-        skip = max(n - self.capacity, 0)   # overwritten in this call: drop
-        slots = (self.position + np.arange(skip, n)) % self.capacity
-        for name, x in new.items():
-            getattr(self, name)[slots] = x[skip:]
-        self.position = (self.position + n) % self.capacity
-        self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, device="cpu") -> Batch:
-        "A minibatch drawn uniformly, with replacement, from the stored."
-        check_positive_int(batch_size=batch_size)
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        i = self.rng.integers(0, self.size, size=batch_size)
-        take = lambda x: torch.as_tensor(x[i], device=device)
-        return Batch(take(self.obs), take(self.action), take(self.reward),
-                     take(self.next_obs), take(self.terminated))
+@patch
+def add_batch(self: ReplayBuffer, obs, action, reward, next_obs,
+              terminated) -> None:
+    "Store n transitions: rows of obs, action, next_obs; reward, d [n]."
+    new = {"obs": obs, "action": action, "reward": reward,
+           "next_obs": next_obs, "terminated": terminated}
+    new = {k: np.asarray(x, dtype=np.float32) for k, x in new.items()}
+    n = _check_rows(new, self.row_shapes)
+    if not all(np.isfinite(x).all() for x in new.values()):  # fast
+        check_finite(**new)                   # raises, naming the piece
+    if not ((new["terminated"] == 0) | (new["terminated"] == 1)).all():
+        raise ValueError("terminated must hold only 0/1 (or False/True)")
+    skip = max(n - self.capacity, 0)   # overwritten in this call: drop
+    slots = (self.position + np.arange(skip, n)) % self.capacity
+    for name, x in new.items():
+        getattr(self, name)[slots] = x[skip:]
+    self.position = (self.position + n) % self.capacity
+    self.size = min(self.size + n, self.capacity)
 
-    def state_dict(self) -> dict:
-        "Stored rows, size, position and RNG state (weights_only-loadable)."
-        n = self.size
-        rows = {k: torch.from_numpy(getattr(self, k)[:n].copy())
-                for k in self.row_shapes}
-        return {**rows, "capacity": self.capacity, "size": n,
-                "position": self.position,
-                "rng": self.rng.bit_generator.state}
+# %% ../notebooks/08_replay_buffer.ipynb #dbf89a71
+@patch
+def sample(self: ReplayBuffer, batch_size: int, device="cpu") -> Batch:
+    "A minibatch drawn uniformly, with replacement, from the stored."
+    check_positive_int(batch_size=batch_size)
+    if self.size == 0:
+        raise ValueError("cannot sample from an empty replay buffer")
+    i = self.rng.integers(0, self.size, size=batch_size)
+    take = lambda x: torch.as_tensor(x[i], device=device)
+    return Batch(take(self.obs), take(self.action), take(self.reward),
+                 take(self.next_obs), take(self.terminated))
 
-    def load_state_dict(self, state: dict) -> None:
-        "Restore what `state_dict` saved, into a buffer of the same shape."
-        n = state["size"]
-        if state["capacity"] != self.capacity:
-            raise ValueError(f"capacity {state['capacity']} is not "
-                             f"{self.capacity}")
-        rows = {k: np.asarray(state[k], dtype=np.float32)
-                for k in self.row_shapes}
-        _check_rows(rows, self.row_shapes, n)
-        for name, x in rows.items():
-            getattr(self, name)[:n], getattr(self, name)[n:] = x, 0.0
-        self.size, self.position = n, state["position"]
-        self.rng.bit_generator.state = state["rng"]
+# %% ../notebooks/08_replay_buffer.ipynb #be1f0b55
+@patch
+def state_dict(self: ReplayBuffer) -> dict:
+    "Stored rows, size, position and RNG state (weights_only-loadable)."
+    n = self.size
+    rows = {k: torch.from_numpy(getattr(self, k)[:n].copy())
+            for k in self.row_shapes}
+    return {**rows, "capacity": self.capacity, "size": n,
+            "position": self.position,
+            "rng": self.rng.bit_generator.state}
+
+
+@patch
+def load_state_dict(self: ReplayBuffer, state: dict) -> None:
+    "Restore what `state_dict` saved, into a buffer of the same shape."
+    n = state["size"]
+    if state["capacity"] != self.capacity:
+        raise ValueError(f"capacity {state['capacity']} is not "
+                         f"{self.capacity}")
+    rows = {k: np.asarray(state[k], dtype=np.float32)
+            for k in self.row_shapes}
+    _check_rows(rows, self.row_shapes, n)
+    for name, x in rows.items():
+        getattr(self, name)[:n], getattr(self, name)[n:] = x, 0.0
+    self.size, self.position = n, state["position"]
+    self.rng.bit_generator.state = state["rng"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 
 import torch
 
 # %% auto #0
-__all__ = ['check_same_shape', 'check_range', 'check_positive_int', 'debug', 'check_finite', 'check_probs']
+__all__ = ['check_same_shape', 'check_one_per_run', 'check_range', 'check_positive_int', 'check_finite', 'check_probs']
 
 # %% ../notebooks/91_checks.ipynb #a5fb33a4
 def check_same_shape(**tensors: torch.Tensor) -> None:
@@ -22,6 +21,15 @@ def check_same_shape(**tensors: torch.Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"shapes must match (no broadcasting): {shapes}")
+
+
+def check_one_per_run(**tensors: torch.Tensor) -> None:
+    """Raise ValueError unless the first tensor holds one value per run of the
+    second: shape [] against a batch [B], [K, 1] against K batches [K, B]."""
+    (name, x), (other, y) = tensors.items()
+    if x.shape not in (torch.Size(()), torch.Size((*y.shape[:-1], 1))):
+        raise ValueError(f"{name} {list(x.shape)} must be [] or "
+                         f"{[*y.shape[:-1], 1]} for {other} {list(y.shape)}")
 
 # %% ../notebooks/91_checks.ipynb #9968f2f7
 def check_range(name: str, x, low=None, high=None, *,
@@ -57,12 +65,6 @@ def check_positive_int(**values) -> None:
             raise ValueError(f"{name} must be >= 1, got {n}")
 
 # %% ../notebooks/91_checks.ipynb #4ae8a34b
-def debug() -> bool:
-    "True when the environment variable SAC_LIT_DEBUG asks for value checks."
-    flag = os.environ.get("SAC_LIT_DEBUG", "").strip().lower()
-    return flag in {"1", "true", "yes", "on"}
-
-
 def check_finite(**tensors) -> None:
     "Raise ValueError naming the first tensor that holds a NaN or an infinity."
     for name, t in tensors.items():

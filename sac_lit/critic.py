@@ -75,8 +75,9 @@ def polyak_update(target: nn.Module, source: nn.Module,
 # %% ../notebooks/04_clipped_double_q.ipynb #acc60624
 def critic_loss(q1: torch.Tensor, q2: torch.Tensor,
                 y: torch.Tensor) -> torch.Tensor:
-    "MSBE of both critics: mean((q1 − y)²) + mean((q2 − y)²), a scalar."
+    """MSBE of both critics, averaged over the batch, the last axis:
+    mean_B (q1 − y)² + mean_B (q2 − y)². A scalar for [B]; [K] for [K, B]."""
     check_same_shape(q1=q1, q2=q2, y=y)
     if y.requires_grad:   # metadata, not a value: y must be a constant
         raise ValueError("y requires grad: build it under torch.no_grad()")
-    return ((q1 - y) ** 2).mean() + ((q2 - y) ** 2).mean()
+    return ((q1 - y) ** 2).mean(-1) + ((q2 - y) ** 2).mean(-1)

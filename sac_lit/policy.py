@@ -10,13 +10,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 
 from .checks import check_same_shape
-from .gaussian import GaussianHead, rsample
+from .gaussian import GaussianHead
 
 # %% auto #0
-__all__ = ['squashed_gaussian_log_prob', 'SquashedGaussianActor', 'ActionMap']
+__all__ = ['squashed_gaussian_log_prob', 'squash', 'SquashedGaussianActor', 'ActionMap']
 
 # %% ../notebooks/06_squashed_gaussian.ipynb #7ceab73e
 def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
@@ -24,7 +25,7 @@ def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
     """log π(ã|s) for ã = tanh(u), u ~ N(mean, exp(log_std)²), summed over
     the last dim:  Σ_i [ log N(u_i; μ_i, σ_i²) − log(1 − tanh²(u_i)) ].
     The correction is computed as 2 (log 2 − u − softplus(−2u)): finite
-    for every u (|u| ≤ 20 is checked), where 1 − tanh²(u) rounds to 0."""
+    even where 1 − tanh²(u) rounds to 0 (the checkpoints go to |u| = 20)."""
     check_same_shape(u=u, mean=mean, log_std=log_std)
     xi = (u - mean) / log_std.exp()
     log_gauss = -0.5 * xi**2 - log_std - 0.5 * math.log(2 * math.pi)
@@ -32,6 +33,14 @@ def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
     return (log_gauss - log_det).sum(-1)
 
 # %% ../notebooks/06_squashed_gaussian.ipynb #cb360264
+def squash(mean: torch.Tensor, log_std: torch.Tensor,
+           xi: torch.Tensor | None):
+    """ã = tanh(u), u = μ + σ ⊙ ξ, with log π(ã|s); xi=None: u = μ, the
+    mean action. Any leading shape: [B, n] for one run, [K, B, n] for K."""
+    u = mean if xi is None else mean + log_std.exp() * xi
+    return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
+
+
 class SquashedGaussianActor(nn.Module):
     "π_θ(·|s): ã = tanh(μ_θ(s) + σ_θ(s) ⊙ ξ), returned with log π_θ(ã|s)."
 
@@ -40,12 +49,16 @@ class SquashedGaussianActor(nn.Module):
         super().__init__()
         self.head = GaussianHead(obs_dim, act_dim, hidden_sizes)
 
-    def forward(self, obs: torch.Tensor, deterministic: bool = False):
+    def forward(self, obs: torch.Tensor, xi: torch.Tensor | None = None,
+                deterministic: bool = False):
         """obs [B, obs_dim] -> (action [B, act_dim] in [-1, 1], log_prob [B]).
-        deterministic=True: ã = tanh(μ_θ(s)), with log π_θ at that point."""
+        ξ = xi if given, else drawn here; deterministic=True: tanh(μ_θ(s))."""
         mean, log_std = self.head(obs)
-        u = mean if deterministic else rsample(mean, log_std)[0]
-        return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
+        if deterministic:
+            xi = None                              # ã = tanh(μ_θ(s))
+        elif xi is None:
+            xi = torch.randn_like(mean)            # ξ ~ N(0, I)
+        return squash(mean, log_std, xi)
 
 # %% ../notebooks/06_squashed_gaussian.ipynb #b77faf75
 class ActionMap:
@@ -78,21 +91,27 @@ class ActionMap:
                              f"got {space}")
         return cls(space.low, space.high)
 
-    def to_env(self, a_tilde):
-        "ã ∈ [-1, 1]^n -> a_env ∈ [low, high] (tensor or array, as given)."
-        low, high, half_range = self._like(a_tilde)
-        return (low + (a_tilde + 1) * half_range).clip(low, high)
+# %% ../notebooks/06_squashed_gaussian.ipynb #d2e75410
+@patch
+def to_env(self: ActionMap, a_tilde):
+    "ã ∈ [-1, 1]^n -> a_env ∈ [low, high] (tensor or array, as given)."
+    low, high, half_range = self.bounds_like(a_tilde)
+    return (low + (a_tilde + 1) * half_range).clip(low, high)
 
-    def from_env(self, a_env):
-        "a_env ∈ [low, high] -> ã ∈ [-1, 1]^n (tensor or array, as given)."
-        low, high, half_range = self._like(a_env)
-        return ((a_env - low) / half_range - 1).clip(-1, 1)
 
-    def _like(self, x):
-        "low, high, half_range with x's type, dtype (and device)."
-        consts = (self.low, self.high, self.half_range)
-        if isinstance(x, torch.Tensor):
-            return [torch.as_tensor(c, dtype=x.dtype, device=x.device)
-                    for c in consts]
-        dtype = np.result_type(np.asarray(x).dtype, np.float32)
-        return [c.astype(dtype) for c in consts]
+@patch
+def from_env(self: ActionMap, a_env):
+    "a_env ∈ [low, high] -> ã ∈ [-1, 1]^n (tensor or array, as given)."
+    low, high, half_range = self.bounds_like(a_env)
+    return ((a_env - low) / half_range - 1).clip(-1, 1)
+
+
+@patch
+def bounds_like(self: ActionMap, x):
+    "low, high, half_range with x's type, dtype (and device)."
+    consts = (self.low, self.high, self.half_range)
+    if isinstance(x, torch.Tensor):
+        return [torch.as_tensor(c, dtype=x.dtype, device=x.device)
+                for c in consts]
+    dtype = np.result_type(np.asarray(x).dtype, np.float32)
+    return [c.astype(dtype) for c in consts]

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from .checks import check_range, check_same_shape
+from .checks import check_one_per_run, check_range, check_same_shape
 
 # %% auto #0
 __all__ = ['actor_loss', 'temperature_loss', 'Temperature']
@@ -21,28 +21,28 @@ def actor_loss(min_q: torch.Tensor, log_prob: torch.Tensor,
     `min_q` [B]: the smaller ONLINE critic at (s, ã), with ã = ã_θ(s, ξ) the
     actor's reparameterised sample; `log_prob` [B]: log π_θ(ã|s) of that ã.
     `alpha`: a float or a tensor without gradient (`Temperature.alpha`).
-    Returns a scalar; minimising it maximises the soft value
-    E[min_j Q_φj − α log π_θ].
+    The mean is over the batch, the last axis: a scalar for [B], [K] for K
+    runs' [K, B]. Minimising it maximises E[min_j Q_φj − α log π_θ].
     """
     check_same_shape(min_q=min_q, log_prob=log_prob)
     if isinstance(alpha, torch.Tensor) and alpha.requires_grad:
         raise ValueError("alpha must be a constant: pass Temperature.alpha")
-    return (alpha * log_prob - min_q).mean()
+    return (alpha * log_prob - min_q).mean(-1)
 
 # %% ../notebooks/07_policy_and_temperature.ipynb #3f1a0c23
 def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor,
                      target_entropy: float) -> torch.Tensor:
-    """The temperature loss J(log α) = −mean(log α·(log π(ã|s) + H̄)), a scalar.
+    """The temperature loss J(log α) = −mean(log α·(log π(ã|s) + H̄)).
 
     Its gradient in `log_alpha` is Ĥ − H̄, with Ĥ = −mean(log π) the entropy
     estimate: a descent step lowers α when the policy is more random than the
     target and raises it when less. `log_prob` [B] is detached here, so this
     loss never trains the policy. `target_entropy` H̄ is a number, e.g. −dim(A).
+    For K runs, log α is [K, 1] and log π [K, B]: one loss per run.
     """
     check_range("target_entropy", target_entropy)
-    if log_alpha.numel() != 1:
-        raise ValueError(f"log_alpha must be one number: {log_alpha.shape}")
-    return -(log_alpha * (log_prob + target_entropy).detach()).mean()
+    check_one_per_run(log_alpha=log_alpha, log_prob=log_prob)
+    return -(log_alpha * (log_prob + target_entropy).detach()).mean(-1)
 
 # %% ../notebooks/07_policy_and_temperature.ipynb #3f1a0c24
 class Temperature(nn.Module):
@@ -51,20 +51,24 @@ class Temperature(nn.Module):
     `init_alpha` > 0 is the starting α (SAC's default 1.0); `learnable=False`
     gives a fixed α: log α is then a parameter that never requires gradient.
     `alpha` is exp(log α) DETACHED: a constant for the actor and critic losses;
-    only `temperature_loss(temperature.log_alpha, ...)` moves it.
+    only `temperature_loss(temperature.log_alpha, ...)` moves it. `shape`:
+    () for one run, (K, 1) for K runs trained together (chapter 16).
     """
 
-    def __init__(self, init_alpha: float = 1.0, learnable: bool = True):
+    def __init__(self, init_alpha: float = 1.0, learnable: bool = True,
+                 shape: tuple[int, ...] = ()):
         super().__init__()
         check_range("init_alpha", init_alpha, 0, math.inf,
                     low_open=True, high_open=True)
         self.learnable = bool(learnable)
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)),
-                                      requires_grad=self.learnable)
+        log_alpha = torch.full(shape, math.log(init_alpha))  # () or (K, 1)
+        self.log_alpha = nn.Parameter(log_alpha, requires_grad=self.learnable)
 
     @property
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.detach().exp()
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha.item():.4g}, learnable={self.learnable}"
+        a = self.alpha
+        alpha = f"{a.item():.4g}" if a.numel() == 1 else f"[{a.numel()} runs]"
+        return f"alpha={alpha}, learnable={self.learnable}"

@@ -71,7 +71,7 @@ def vega_bundle_script() -> str:
     return (_BUNDLE_MARK + "\nif (!window.vegaEmbed) { (function(){\n"
             + vega_bundle() + "\n}).call(window); }")
 
-
+# %% ../notebooks/90_utils.ipynb #53d9fcc2
 class KernelFreeChart:
     "A Vega-Lite chart whose sliders run in the browser (Jupyter and book)."
 

@@ -1,5 +1,6 @@
 """Tests of sac_lit.agent (chapter 9): SACConfig, SAC.act, SAC.update, saving and loading."""
 import copy
+import dataclasses
 import inspect
 import json
 import math
@@ -31,8 +32,8 @@ def make_batch(n=48, dtype=torch.float64, seed=1):
 
 
 def double_agent(seed=2, config=SMALL, perturb_targets=True):
-    torch.manual_seed(seed)
-    agent = SAC(OBS_DIM, ACT_DIM, config)
+    agent = SAC(OBS_DIM, ACT_DIM, config, seed=seed)
+    torch.manual_seed(seed)                           # for the targets' perturbation
     for net in (agent.actor, agent.critic, agent.critic_targ, agent.temperature):
         net.double()
     if perturb_targets:
@@ -60,7 +61,7 @@ def test_defaults_are_the_sac_v2_table():
     assert c.hidden_sizes == (256, 256)
     assert c.actor_lr == c.critic_lr == c.alpha_lr == 3e-4
     assert (c.batch_size, c.buffer_size, c.gamma) == (256, 1_000_000, 0.99)
-    assert math.isclose(1 - c.rho, 0.005) and c.updates_per_step == 1
+    assert math.isclose(1 - c.rho, 0.005)
     assert c.autotune is True and c.init_alpha == 1.0 and c.target_entropy is None
     assert SAC(OBS_DIM, ACT_DIM, SMALL).target_entropy == -ACT_DIM
 
@@ -69,9 +70,7 @@ def test_defaults_are_the_sac_v2_table():
     dict(gamma=0.0), dict(gamma=1.5), dict(gamma=float("nan")), dict(rho=1.0), dict(rho=-0.01),
     dict(actor_lr=-1e-3), dict(critic_lr=0.0), dict(alpha_lr=float("inf") * 0),
     dict(init_alpha=0.0), dict(batch_size=0), dict(batch_size=1.5), dict(buffer_size=0),
-    dict(updates_per_step=0), dict(hidden_sizes=(32, -1)), dict(learning_starts=-1),
-    dict(learning_starts=2.5), dict(eval_every=-5), dict(eval_episodes=0), dict(checkpoint_every=0),
-    dict(target_entropy=float("nan")), dict(autotune=1)])
+    dict(hidden_sizes=(32, -1)), dict(target_entropy=float("nan")), dict(autotune=1)])
 def test_config_rejects_out_of_range(bad):
     with pytest.raises((ValueError, TypeError)) as err:
         SACConfig(**bad)
@@ -79,17 +78,29 @@ def test_config_rejects_out_of_range(bad):
 
 
 def test_config_edges_and_plain_dict_roundtrip():
-    c = SACConfig(gamma=1.0, rho=0.0, learning_starts=0, eval_every=0, hidden_sizes=[8])
+    c = SACConfig(gamma=1.0, rho=0.0, hidden_sizes=[8])
     assert c.hidden_sizes == (8,)
     d = c.to_dict()
     assert json.loads(json.dumps(d)) == d             # plain JSON types only
     assert SACConfig(**d) == c
+    assert all(f.metadata["help"] for f in dataclasses.fields(SACConfig))
+
+
+def test_the_seed_fixes_weights_and_noise_and_leaves_the_global_rng_alone():
+    state = torch.get_rng_state()
+    a, b, c = SAC(OBS_DIM, ACT_DIM, SMALL, seed=1), SAC(OBS_DIM, ACT_DIM, SMALL, seed=1), \
+        SAC(OBS_DIM, ACT_DIM, SMALL, seed=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    obs = np.zeros((5, OBS_DIM))
+    assert np.array_equal(a.act(obs), b.act(obs)) and not np.array_equal(a.act(obs), c.act(obs))
+    assert torch.equal(torch.get_rng_state(), state)  # acting draws from the agent's generator
+    for p, q in zip(a.critic.parameters(), a.critic_targ.parameters()):   # line 1: φ_targ ← φ
+        assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()
 
 
 # ---------------------------------------------------------------- act
 
 def test_act_numpy_in_out_and_deterministic_mean():
-    torch.manual_seed(0)
     agent = SAC(OBS_DIM, ACT_DIM, SMALL)
     obs = np.array([0.1, -0.4, 0.7], dtype=np.float32)
     a = agent.act(obs, deterministic=True)
@@ -98,14 +109,13 @@ def test_act_numpy_in_out_and_deterministic_mean():
         mean, _ = agent.actor.head(torch.as_tensor(obs)[None])
     np.testing.assert_allclose(a, torch.tanh(mean)[0].numpy(), atol=1e-6)
     assert agent.act(np.zeros((7, OBS_DIM)), deterministic=False).shape == (7, ACT_DIM)
-    torch.manual_seed(1)
+    noise = agent.generator.get_state()
     x1 = agent.act(obs)
-    torch.manual_seed(1)
+    agent.generator.set_state(noise)
     assert np.array_equal(x1, agent.act(obs)) and not np.array_equal(x1, agent.act(obs))
 
 
 def test_act_samples_the_squashed_gaussian():
-    torch.manual_seed(0)
     agent = SAC(OBS_DIM, ACT_DIM, SMALL)
     obs = np.array([0.5, 0.2, -1.0], dtype=np.float32)
     n = 20_000
@@ -132,7 +142,7 @@ def reference_update(agent, batch):
     obs, action, reward, next_obs, terminated = batch
     alpha = float(agent.temperature.log_alpha.detach().exp())
     with torch.no_grad():
-        next_action, next_log_prob = agent.actor(next_obs)
+        next_action, next_log_prob = agent.actor(next_obs, agent.noise(next_obs))
         tq1, tq2 = agent.critic_targ(next_obs, next_action)
         y = reward + agent.config.gamma * (1 - terminated) * (
             torch.minimum(tq1, tq2) - alpha * next_log_prob)
@@ -143,7 +153,7 @@ def reference_update(agent, batch):
         p.grad = g
     agent.critic_opt.step()
     theta = list(agent.actor.parameters())
-    new_action, log_prob = agent.actor(obs)
+    new_action, log_prob = agent.actor(obs, agent.noise(obs))
     p1, p2 = agent.critic(obs, new_action)
     loss_pi = (alpha * log_prob - torch.minimum(p1, p2)).mean()
     for p, g in zip(theta, torch.autograd.grad(loss_pi, theta)):
@@ -166,10 +176,8 @@ def test_update_equals_the_algorithm_box_for_several_updates():
     a, b = double_agent(), double_agent()
     for k in range(3):
         batch = make_batch(seed=10 + k)
-        torch.manual_seed(100 + k)
-        metrics = a.update(batch)
-        torch.manual_seed(100 + k)
-        expected = reference_update(b, batch)
+        metrics = a.update(batch)                     # both draw ξ', ξ from their
+        expected = reference_update(b, batch)         # generators, in one state
         for name, value in expected.items():
             assert math.isclose(metrics[name].item(), value, rel_tol=1e-10, abs_tol=1e-12), name
         ga, gb = groups(a), groups(b)
@@ -201,11 +209,9 @@ def test_each_step_moves_only_its_own_parameters_in_order():
 def test_policy_step_leaves_no_gradient_in_the_critics():
     agent, batch = double_agent(), make_batch()
     ref = copy.deepcopy(agent)
-    torch.manual_seed(5)
     agent.update(batch)
-    torch.manual_seed(5)
     with torch.no_grad():
-        next_action, next_log_prob = ref.actor(batch.next_obs)
+        next_action, next_log_prob = ref.actor(batch.next_obs, ref.noise(batch.next_obs))
         y = soft_q_target(batch.reward, batch.terminated, *ref.critic_targ(batch.next_obs, next_action),
                           next_log_prob, ref.config.gamma, ref.temperature.alpha)
     phi = list(ref.critic.parameters())
@@ -230,16 +236,15 @@ def test_policy_step_uses_the_updated_critics():
     """The actor's gradient comes from the critics after the critic step, not before."""
     agent, batch = double_agent(), make_batch()
     late, early = copy.deepcopy(agent), copy.deepcopy(agent)
-    torch.manual_seed(9)
     agent.update(batch)
     for twin, critic_first in ((late, True), (early, False)):
-        torch.manual_seed(9)
         with torch.no_grad():
-            next_action, next_log_prob = twin.actor(batch.next_obs)
+            next_action, next_log_prob = twin.actor(batch.next_obs,
+                                                    twin.noise(batch.next_obs))
             y = soft_q_target(batch.reward, batch.terminated,
                               *twin.critic_targ(batch.next_obs, next_action), next_log_prob,
                               twin.config.gamma, twin.temperature.alpha)
-        new_action, log_prob = twin.actor(batch.obs)
+        new_action, log_prob = twin.actor(batch.obs, twin.noise(batch.obs))
         critic = copy.deepcopy(twin.critic)
         if critic_first:
             twin.critic_opt.zero_grad()
@@ -259,13 +264,11 @@ def test_policy_step_uses_the_updated_critics():
 def test_temperature_moves_toward_the_target_entropy(offset, sign):
     agent, batch = double_agent(), make_batch()
     probe = copy.deepcopy(agent)
-    torch.manual_seed(3)
     with torch.no_grad():
-        probe.actor(batch.next_obs)                   # the same ξ as update's first draw
-        entropy = -probe.actor(batch.obs)[1].mean().item()
+        probe.noise(batch.next_obs)                   # update's first draw, ξ'
+        entropy = -probe.actor(batch.obs, probe.noise(batch.obs))[1].mean().item()
     agent.target_entropy = entropy + offset
     start = agent.temperature.log_alpha.item()
-    torch.manual_seed(3)
     metrics = agent.update(batch)
     assert math.isclose(metrics["entropy"].item(), entropy, rel_tol=1e-9)
     step = agent.temperature.log_alpha.item() - start
@@ -293,8 +296,7 @@ def test_update_has_no_value_reads():
 # ---------------------------------------------------------------- save / load
 
 def trained_agent(updates=4):
-    torch.manual_seed(4)
-    agent = SAC(OBS_DIM, ACT_DIM, SMALL)
+    agent = SAC(OBS_DIM, ACT_DIM, SMALL, seed=4)
     batch = make_batch(dtype=torch.float32)
     for _ in range(updates):
         agent.update(batch)
@@ -306,19 +308,15 @@ def test_save_load_round_trip_is_exact(tmp_path):
     path = agent.save(tmp_path)
     assert path == tmp_path / "checkpoint.pt"
     for where in (tmp_path, path):
-        loaded = SAC.load(where)
+        loaded, twin = SAC.load(where), copy.deepcopy(agent)
         assert loaded.config == agent.config
         obs = np.random.default_rng(0).normal(size=(50, OBS_DIM))
-        assert np.array_equal(agent.act(obs, deterministic=True), loaded.act(obs, deterministic=True))
-        torch.manual_seed(11)
-        a1 = agent.act(obs)
-        torch.manual_seed(11)
-        assert np.array_equal(a1, loaded.act(obs))
+        assert np.array_equal(twin.act(obs, deterministic=True), loaded.act(obs, deterministic=True))
+        assert np.array_equal(twin.act(obs), loaded.act(obs))     # the noise generator came back
     # optimiser states came back: one more update is identical in every parameter
     agent2, loaded2 = copy.deepcopy(agent), SAC.load(path)
     batch = make_batch(dtype=torch.float32, seed=3)
     for x in (agent2, loaded2):
-        torch.manual_seed(12)
         x.update(batch)
     for name, xs in groups(agent2).items():
         assert max_diff(xs, groups(loaded2)[name]) == 0, name

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from sac_lit.checks import (check_finite, check_positive_int, check_probs, check_range,
-                            check_same_shape, debug)
+import sac_lit.checks
+from sac_lit.checks import (check_finite, check_one_per_run, check_positive_int, check_probs,
+                            check_range, check_same_shape)
 
 
 def test_same_shape_accepts_equal_and_names_the_mismatch():
@@ -80,8 +81,14 @@ def test_probs():
         check_probs(p.double())
 
 
-def test_debug_switch(monkeypatch):
-    monkeypatch.delenv("SAC_LIT_DEBUG", raising=False)
-    assert debug() is False
-    monkeypatch.setenv("SAC_LIT_DEBUG", "1")
-    assert debug() is True
+def test_one_per_run():
+    check_one_per_run(log_alpha=torch.zeros(()), log_prob=torch.zeros(8))
+    check_one_per_run(log_alpha=torch.zeros(1), log_prob=torch.zeros(8))
+    check_one_per_run(log_alpha=torch.zeros(3, 1), log_prob=torch.zeros(3, 8))
+    for bad in (torch.zeros(3), torch.zeros(2, 1), torch.zeros(3, 8)):
+        with pytest.raises(ValueError, match="log_alpha"):
+            check_one_per_run(log_alpha=bad, log_prob=torch.zeros(3, 8))
+
+
+def test_the_unused_debug_switch_is_gone():
+    assert not hasattr(sac_lit.checks, "debug")

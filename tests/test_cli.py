@@ -27,9 +27,9 @@ import pytest
 import torch
 
 from sac_lit.agent import SAC, SACConfig, load_checkpoint
-from sac_lit.cli import (HELP, UsageError, build_parser, config_flags,
-                         flag_name, main, pick_device)
-from sac_lit.train import EVAL_SEED
+from sac_lit.cli import (UsageError, build_parser, config_flags, flag_name, main,
+                         pick_device)
+from sac_lit.loop import EVAL_SEED, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ("--hidden-sizes 32,32 --batch-size 32 --learning-starts 100 "
@@ -110,27 +110,28 @@ def workdir(tmp_path_factory):
 
 # ---------------------------------------------------------------- flags
 
-def test_every_config_field_is_a_flag_with_help():
-    train = build_parser()._subparsers._group_actions[0].choices["train"]
-    text = train.format_help()
-    for field in dataclasses.fields(SACConfig):
-        flag = "--" + field.name.replace("_", "-")
-        assert flag_name(field.name) == flag
-        assert flag in text, flag
-        assert HELP[field.name].split(",")[0][:20] in " ".join(text.split())
-    assert set(HELP) == {f.name for f in dataclasses.fields(SACConfig)}
+def test_every_config_field_is_a_flag_with_its_help():
+    text = " ".join(subprocess.run(
+        [sys.executable, "-m", "sac_lit", "train", "--help"], capture_output=True,
+        text=True, env=CHILD_ENV, cwd=ROOT, timeout=300).stdout.split())
+    for config in (SACConfig, RunConfig):
+        for field in dataclasses.fields(config):
+            flag = "--" + field.name.replace("_", "-")
+            assert flag_name(field.name) == flag and flag in text, flag
+            assert " ".join(field.metadata["help"].split()) in text, field.name
 
 
 def test_flags_round_trip_to_the_same_config():
     values = dict(hidden_sizes=(64, 32, 16), actor_lr=1e-3, critic_lr=2e-3,
                   alpha_lr=5e-4, batch_size=100, buffer_size=5000,
                   gamma=0.95, rho=0.9, init_alpha=0.3, autotune=False,
-                  target_entropy=-2.5, updates_per_step=2,
-                  learning_starts=123, eval_every=77, eval_episodes=3,
-                  checkpoint_every=999)
+                  target_entropy=-2.5)
+    loop = dict(updates_per_step=2, learning_starts=123, eval_every=77,
+                eval_episodes=3, checkpoint_every=999)
     assert set(values) == {f.name for f in dataclasses.fields(SACConfig)}
+    assert set(loop) == {f.name for f in dataclasses.fields(RunConfig)}
     argv = ["train", "--steps", "1", "--out", "x"]
-    for name, value in values.items():
+    for name, value in {**values, **loop}.items():
         if isinstance(value, bool):
             argv.append(("--" if value else "--no-") + name.replace("_", "-"))
         else:
@@ -138,12 +139,13 @@ def test_flags_round_trip_to_the_same_config():
                 else repr(value)
             argv += [flag_name(name), text]
     args = build_parser().parse_args(argv)
-    assert SACConfig(**config_flags(args)) == SACConfig(**values)
+    assert SACConfig(**config_flags(args, SACConfig)) == SACConfig(**values)
+    assert RunConfig(**config_flags(args, RunConfig)) == RunConfig(**loop)
     bare = build_parser().parse_args(["train", "--steps", "1", "--out", "x"])
-    assert config_flags(bare) == {}
+    assert config_flags(bare, SACConfig) == config_flags(bare, RunConfig) == {}
     none = build_parser().parse_args(["train", "--steps", "1", "--out", "x",
                                       "--target-entropy", "none"])
-    assert config_flags(none) == {"target_entropy": None}
+    assert config_flags(none, SACConfig) == {"target_entropy": None}
 
 
 def test_device_choice():
@@ -442,17 +444,17 @@ def test_resume_may_change_only_bookkeeping(workdir, tmp_path, capsys):
                          "--batch-size 32 --no-progress", capsys)
     assert status == 0, err            # same values repeated, loop changed
     resumed = load_checkpoint(run)
-    assert resumed["loop"]["step"] == 250
+    assert resumed["step"] == 250
     assert json.loads((run / "config.json").read_text()
-                      )["config"]["eval_every"] == 50
+                      )["run_config"]["eval_every"] == 50
     # evaluations use their own env and RNG: learning is unchanged
     one_go = tmp_path / "one_go"
     assert sac(f"train --env Pendulum-v1 --steps 250 --out {one_go} {TINY}",
                capsys)[0] == 0
     learning = [p for p in checkpoint_differences(load_checkpoint(one_go),
                                                   resumed)
-                if not p.startswith("/loop/")
-                and p != "/agent/config/eval_every"]
+                if not p.startswith(("/last/", "/callbacks/"))
+                and p != "/run_config/eval_every"]
     assert learning == []
 
 
@@ -475,7 +477,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path, capsys):
     _, err = child.communicate(timeout=300)
     assert child.returncode == 130, err
     assert err.count("\n") == 1 and "Traceback" not in err
-    stopped_at = load_checkpoint(run)["loop"]["step"]
+    stopped_at = load_checkpoint(run)["step"]
     assert 200 <= stopped_at < 100_000
     assert f"interrupted at step {stopped_at}," in err
     assert f"train --out {run} --steps 100000 --resume" in err
@@ -498,14 +500,14 @@ def test_nan_loss_stops_with_the_loss_named_and_keeps_the_checkpoint(
     status, out, err = sac(
         f"train --env Pendulum-v1 --steps 1000 --out {run} {TINY} "
         "--checkpoint-every 100 --critic-lr 1e30", capsys)
-    assert status == 2 and err.count("\n") == 1, err
+    assert status == 1 and err.count("\n") == 1, err      # failed after starting
     assert err.startswith("error: training diverged: ")
     named = [loss for loss in ("critic_loss", "actor_loss", "alpha_loss")
              if f"{loss} is not finite" in err]
     assert len(named) == 1, err
     kept = load_checkpoint(run)
     diverged_at = int(err.split("by step ")[1].split(";")[0])
-    assert 100 <= kept["loop"]["step"] < diverged_at
+    assert 100 <= kept["step"] < diverged_at
     assert all(torch.isfinite(v).all() for p, v in leaves(kept["agent"])
                if isinstance(v, torch.Tensor))
     assert not (run / "summary.json").exists()

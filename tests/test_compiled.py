@@ -1,9 +1,9 @@
-"""Chapter 16: the whole update compiled (sac_lit.compiled, train --compile).
+"""Chapter 17: the whole update compiled (sac_lit.compiled, train --compile).
 
 The equivalence tests run chapter 9's SAC.update and the functional update
-(eager and compiled) on the same batches, from the same state, with the
-global generator at the same state, and compare metrics, parameters,
-targets, log α and every Adam moment to 1e-5.
+(eager and compiled) on the same batches, from the same state (noise
+generator included), and compare metrics, parameters, targets, log α and
+every Adam moment to 1e-5.
 """
 import contextlib
 import copy
@@ -18,8 +18,10 @@ from sac_lit import SAC, SACConfig, train
 from sac_lit.agent import load_checkpoint
 from sac_lit.buffer import Batch
 from sac_lit.cli import main
-from sac_lit.compiled import (CompiledUpdate, adam_step_, adam_tensors,
-                              functional_update)
+from sac_lit.compiled import (CompiledUpdate, adam_step_, adam_tensors, compiled,
+                              functional_update, step_arguments)
+from sac_lit.loop import RunConfig
+from sac_lit.seeds import BatchedSAC
 
 from cli_capture import cli
 
@@ -36,12 +38,8 @@ def batch(n=64, seed=0):
 
 
 def twins(config=None):
-    "Two agents with the same initial weights."
-    agents = []
-    for _ in range(2):
-        torch.manual_seed(3)
-        agents.append(SAC(OBS, ACT, config))
-    return agents
+    "Two agents with the same seed: the same initial weights and noise."
+    return SAC(OBS, ACT, config, seed=3), SAC(OBS, ACT, config, seed=3)
 
 
 def state_tensors(agent):
@@ -56,17 +54,18 @@ def state_tensors(agent):
 
 
 def largest_difference(reference, update, other, n=3):
-    """n updates on both, other given reference's state before each (Adam
-    amplifies rounding on near-zero gradients, so free-running agents drift
-    by up to lr per update); the largest difference of metrics and state."""
+    """Five updates of reference alone, then n updates on both, other given
+    reference's state before each; the largest difference of metrics and
+    state. On Adam's first step every parameter moves by ±lr, the sign of its
+    gradient, so rounding can flip a near-zero gradient's step by 2 lr; with
+    a history in v the same rounding moves it by a tiny fraction of that."""
+    for i in range(5):                 # Adam gets a history (see above)
+        reference.update(batch(seed=100 + i))
     worst = 0.0
     for i in range(n):
         other.load_state_dict(reference.state_dict())
         b = batch(seed=i)
-        torch.manual_seed(50 + i)
-        want = reference.update(b)
-        torch.manual_seed(50 + i)
-        got = update(b)
+        want, got = reference.update(b), update(b)
         assert list(got) == list(want)
         mine, theirs = state_tensors(reference), state_tensors(other)
         assert len(mine) == len(theirs) > 0
@@ -84,7 +83,7 @@ def eager_update(agent, swap_noise=False):
     if swap_noise:
         step = update.step
         update.step = lambda *a: step(*a[:-2], a[-1], a[-2])
-    return update
+    return update.update
 
 
 CONFIGS = [SACConfig(hidden_sizes=(32, 32)),
@@ -109,8 +108,24 @@ def test_equivalence_fails_with_swapped_noise():
 def test_compiled_update_equals_sac_update(config):
     ref, other = twins(config)
     update = CompiledUpdate(other)
-    assert largest_difference(ref, update, other, n=4) < 1e-5
+    assert largest_difference(ref, update.update, other, n=4) < 1e-5
     assert update.compile_seconds > 0
+
+
+def test_compiled_batched_update_equals_batched_update():
+    "--compile with --seeds: the compiled update of a BatchedSAC."
+    def batched():
+        return BatchedSAC([SAC(OBS, ACT, CONFIGS[0], seed=s) for s in (1, 2)])
+    ref, other = batched(), batched()
+    fast = CompiledUpdate(other)
+    data = Batch(*(torch.stack(x) for x in zip(batch(seed=1), batch(seed=2))))
+    for _ in range(2):
+        other.load_agents(ref.agents)
+        want, got = ref.update(data), fast.update(data)
+        for k in want:
+            torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5)
+    for p, q in zip(ref.actor.parameters(), other.actor.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -169,23 +184,16 @@ def test_functional_update_keeps_the_order_of_noise():
     ref, other = twins(CONFIGS[0])
     step = functional_update(other)
     b = batch()
-    torch.manual_seed(7)
     want = ref.update(b)
-    torch.manual_seed(7)
-    xi_next, xi = torch.randn(64, ACT), torch.randn(64, ACT)
-    params = [dict(m.named_parameters())
-              for m in (other.actor.head, other.critic, other.critic_targ)]
-    adams = [adam_tensors(o) for o in
-             (other.actor_opt, other.critic_opt, other.alpha_opt)]
+    xi_next, xi = other.noise(b.next_obs), other.noise(b.obs)
     with torch.no_grad():
-        got = step(*params, other.temperature.log_alpha, *adams, tuple(b),
-                   xi_next, xi)
+        got = step(*step_arguments(other), tuple(b), xi_next, xi)
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
 
 
-PENDULUM = SACConfig(hidden_sizes=(16, 16), batch_size=32,
-                     learning_starts=100, eval_every=0, checkpoint_every=150)
+PENDULUM = SACConfig(hidden_sizes=(16, 16), batch_size=32)
+LOOP = RunConfig(learning_starts=100, eval_every=0, checkpoint_every=150)
 
 
 def agent_tensors(path):
@@ -193,12 +201,12 @@ def agent_tensors(path):
 
 
 def test_train_compile_resumes_bit_identically(tmp_path):
-    whole = train("Pendulum-v1", 260, out=tmp_path / "a", config=PENDULUM,
-                  progress=False, compile=True)
-    train("Pendulum-v1", 170, out=tmp_path / "b", config=PENDULUM,
-          progress=False, compile=True)
+    whole = train("Pendulum-v1", 260, out=tmp_path / "a", config=PENDULUM, run_config=LOOP,
+                  progress=False, learner=compiled)
+    train("Pendulum-v1", 170, out=tmp_path / "b", config=PENDULUM, run_config=LOOP,
+          progress=False, learner=compiled)
     train("Pendulum-v1", 260, out=tmp_path / "b", resume=True,
-          progress=False, compile=True)
+          progress=False, learner=compiled)
     assert whole["compile_seconds"] > 0 and whole["steps"] == 260
     a, b = agent_tensors(tmp_path / "a"), agent_tensors(tmp_path / "b")
     for part in ("actor", "critic", "critic_targ", "temperature"):
@@ -212,16 +220,16 @@ def test_train_compile_resumes_bit_identically(tmp_path):
 
 def test_compiled_run_tracks_eager_run_and_goes_on_eagerly(tmp_path):
     eager = train("Pendulum-v1", 200, out=tmp_path / "e", config=PENDULUM,
-                  progress=False)
+                  run_config=LOOP, progress=False)
     fast = train("Pendulum-v1", 200, out=tmp_path / "c", config=PENDULUM,
-                 progress=False, compile=True)
+                 run_config=LOOP, progress=False, learner=compiled)
     assert "compile_seconds" not in eager
     rows = {k: [json.loads(line) for line in
                 (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
             for k in ("e", "c")}
     assert len(rows["e"]) == len(rows["c"]) > 0
     # after the warm-up the runs may drift apart (rounding grows over the
-    # updates: chapter 16), so only the rows' kinds and steps must agree,
+    # updates: chapter 17), so only the rows' kinds and steps must agree,
     # and the losses must be finite
     assert [(r["kind"], r["step"]) for r in rows["e"]] == [
         (r["kind"], r["step"]) for r in rows["c"]]
@@ -247,12 +255,17 @@ def test_command_line_compile(tmp_path):
     assert code == 0 and "returns" in out
 
 
-def test_command_line_compile_refuses_seeds(tmp_path):
+def test_command_line_compile_with_seeds(tmp_path):
     code, out, err = cli(["train", "--env", "Pendulum-v1", "--steps", "150",
                           "--out", str(tmp_path / "run"), "--seeds", "0-1",
+                          "--learning-starts", "100", "--eval-every", "0",
+                          "--hidden-sizes", "16", "--batch-size", "32",
                           "--compile", "--no-progress"])
-    assert code == 2 and err.startswith("error: ") and "--compile" in err
-    assert not (tmp_path / "run").exists()
+    assert code == 0, err
+    for s in (0, 1):
+        summary = json.loads((tmp_path / "run" / f"seed_{s}" / "summary.json").read_text())
+        assert summary["steps"] == 150 and summary["compile_seconds"] > 0
+        assert summary["seeds_in_process"] == 2
 
 
 def test_help_mentions_compile():
@@ -272,9 +285,9 @@ def test_progress_bar_says_when_the_update_compiles(tmp_path):
             super().set_postfix_str(s, refresh)
 
     train("Pendulum-v1", 120, out=tmp_path / "c", config=PENDULUM,
-          progress=Recording, compile=True)
+          run_config=LOOP, progress=Recording, learner=compiled)
     assert said.count("compiling the update") == 1
     said.clear()
     train("Pendulum-v1", 120, out=tmp_path / "e", config=PENDULUM,
-          progress=Recording)
+          run_config=LOOP, progress=Recording)
     assert "compiling the update" not in said

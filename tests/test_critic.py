@@ -289,8 +289,9 @@ def test_critic_loss_hand_computed():
     # mean((0, 1)²) + mean((−1, −1)²) = 0.5 + 1 = 1.5
     loss = critic_loss(q1, q2, y)
     assert loss.shape == () and loss.item() == pytest.approx(1.5)
-    col = critic_loss(q1[:, None], q2[:, None], y[:, None])
-    assert col.item() == pytest.approx(1.5)
+    # K runs stacked [K, B]: one loss per run, over the last axis only
+    runs = critic_loss(torch.stack([q1, y]), torch.stack([q2, y]), torch.stack([y, y]))
+    assert runs.shape == (2,) and runs.tolist() == pytest.approx([1.5, 0.0])
 
 
 def test_critic_loss_matches_torch_mse_and_weights_critics_equally():

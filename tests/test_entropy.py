@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from sac_lit import bernoulli_entropy, entropy, gaussian_entropy
+from sac_lit.entropy import bernoulli_entropy, entropy, gaussian_entropy
 
 HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
 D = torch.distributions

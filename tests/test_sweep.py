@@ -17,18 +17,22 @@ import pytest
 import torch
 
 from sac_lit.agent import SACConfig
-from sac_lit.cli import UsageError
-from sac_lit.sweep import (iqm, iqm_ci, main, parse_seeds, run_dir, run_one,
-                           run_status, steps_done)
-from sac_lit.train import train
+from sac_lit.cli import UsageError, main as cli_main, parse_seeds
+from sac_lit.loop import RunConfig
+from sac_lit.sweep import iqm, iqm_ci, run_dir, run_one, steps_done
+from sac_lit.train import RunDir, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden-sizes", "32,32", "--batch-size", "32",
         "--learning-starts", "100", "--eval-every", "100",
         "--eval-episodes", "1", "--checkpoint-every", "100"]
-TINY_CONFIG = SACConfig(hidden_sizes=(32, 32), batch_size=32,
-                        learning_starts=100, eval_every=100, eval_episodes=1,
-                        checkpoint_every=100)
+TINY_CONFIG = SACConfig(hidden_sizes=(32, 32), batch_size=32)
+TINY_LOOP = RunConfig(learning_starts=100, eval_every=100, eval_episodes=1,
+                      checkpoint_every=100)
+
+
+def main(argv):
+    return cli_main(["sweep", *argv])
 CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1",
              "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -93,10 +97,11 @@ def test_parse_seeds_refuses(text):
 def test_run_status_and_steps_done(tmp_path):
     run = run_dir(tmp_path, "Pendulum-v1", 0)
     assert run == tmp_path / "Pendulum-v1" / "seed_0"
-    assert run_status(run, 300) == "new" and steps_done(run) == 0
-    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, progress=False)
-    assert run_status(run, 200) == "done"
-    assert run_status(run, 300) == "partial"
+    assert RunDir(run).status(300) == "new" and steps_done(run) == 0
+    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, run_config=TINY_LOOP,
+          progress=False)
+    assert RunDir(run).status(200) == "finished"
+    assert RunDir(run).status(300) == "resumable"
     assert steps_done(run) == 200
 
 
@@ -105,21 +110,33 @@ def test_run_one_restarts_a_run_that_never_checkpointed(tmp_path):
     run.mkdir(parents=True)
     (run / "config.json").write_text("{}")
     (run / "metrics.jsonl").write_text('{"kind": "episode", "step": 7}\n')
-    row = run_one("Pendulum-v1", 0, 200, run, TINY_CONFIG.to_dict())
+    row = run_one("Pendulum-v1", 0, 200, run, TINY_CONFIG, TINY_LOOP)
     assert row["status"] == "done", row
     assert json.loads((run / "summary.json").read_text())["steps"] == 200
+
+
+def test_run_one_never_deletes_a_file_it_did_not_write(tmp_path):
+    run = run_dir(tmp_path, "Pendulum-v1", 0)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    row = run_one("Pendulum-v1", 0, 200, run, TINY_CONFIG, TINY_LOOP)
+    assert row["status"] == "failed" and "other files" in row["error"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    assert (run / "config.json").read_text() == "{}"
 
 
 @pytest.mark.parametrize("steps", [200, 300])   # finished, or to resume
 def test_run_one_reports_a_changed_hyper_parameter(tmp_path, steps):
     run = run_dir(tmp_path, "Pendulum-v1", 0)
-    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, progress=False)
-    other = {**TINY_CONFIG.to_dict(), "gamma": 0.9}
-    row = run_one("Pendulum-v1", 0, steps, run, other)
+    train("Pendulum-v1", 200, 0, out=run, config=TINY_CONFIG, run_config=TINY_LOOP,
+          progress=False)
+    other = SACConfig(**{**TINY_CONFIG.to_dict(), "gamma": 0.9})
+    row = run_one("Pendulum-v1", 0, steps, run, other, TINY_LOOP)
     assert row["status"] == "failed" and "gamma" in row["error"]
-    same = run_one("Pendulum-v1", 0, 200, run, {**TINY_CONFIG.to_dict(),
-                                                "eval_episodes": 3})
-    assert same["status"] in ("skipped", "done")    # a loop-only change
+    loop_change = RunConfig(**{**TINY_LOOP.to_dict(), "eval_episodes": 3})
+    same = run_one("Pendulum-v1", 0, 200, run, TINY_CONFIG, loop_change)
+    assert same["status"] in ("skipped", "done")    # a cadence change
 
 
 # ------------------------------------------------------------ end to end
@@ -148,7 +165,8 @@ def test_a_tiny_sweep_end_to_end_then_resumed_then_skipped(tmp_path):
 
     # the resumed run is the run trained in one go, bit for bit
     alone = tmp_path / "alone"
-    train("Pendulum-v1", 300, 1, out=alone, config=TINY_CONFIG, progress=False)
+    train("Pendulum-v1", 300, 1, out=alone, config=TINY_CONFIG, run_config=TINY_LOOP,
+          progress=False)
     swept = torch.load(run_dir(out, "Pendulum-v1", 1) / "checkpoint.pt",
                        weights_only=True)["agent"]
     single = torch.load(alone / "checkpoint.pt", weights_only=True)["agent"]
@@ -163,7 +181,7 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     out = tmp_path / "sweep"
     for seed in (0, 1):
         train("Pendulum-v1", 100, seed, out=run_dir(out, "Pendulum-v1", seed),
-              config=TINY_CONFIG, progress=False)
+              config=TINY_CONFIG, run_config=TINY_LOOP, progress=False)
     broken = run_dir(out, "Pendulum-v1", 0) / "checkpoint.pt"
     broken.write_bytes(b"garbage")
     proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0,1", "--steps",
@@ -212,3 +230,19 @@ def test_python_m_sac_lit_sweep_help():
     for flag in ("--envs", "--seeds", "--address", "--num-cpus", "--gamma",
                  "--hidden-sizes"):
         assert flag in proc.stdout
+
+
+def test_without_ray_the_sweep_says_how_to_install_it(tmp_path):
+    "Ray is an optional extra: a process where it cannot be imported."
+    proc = subprocess.run(
+        [sys.executable, "-c",
+         "import importlib.util as u, sys; _f = u.find_spec; "
+         "u.find_spec = lambda n, *a: None if n == 'ray' else _f(n, *a); "
+         "sys.modules['ray'] = None; from sac_lit.cli import main; "
+         f"sys.exit(main(['sweep', '--envs', 'Pendulum-v1', '--steps', '10', "
+         f"'--out', {str(tmp_path / 'sweep')!r}]))"],
+        capture_output=True, text=True, env=CHILD_ENV, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == 'error: the sweep runs on Ray, which is not installed: ' \
+                          'pip install "sac_lit[sweep]"\n'
+    assert not (tmp_path / "sweep").exists()

@@ -33,10 +33,12 @@ def test_actor_loss_values_by_hand():
 def test_actor_loss_gradients_match_the_formula():
     g = torch.Generator().manual_seed(0)
     B, alpha = 7, 0.3
-    for shape in [(B,), (B, 1)]:
+    for shape in [(B,), (3, B)]:                     # one run, three runs
         log_prob = torch.randn(shape, generator=g, **F64).requires_grad_()
         min_q = torch.randn(shape, generator=g, **F64).requires_grad_()
-        actor_loss(min_q, log_prob, alpha).backward()
+        loss = actor_loss(min_q, log_prob, alpha)
+        assert loss.shape == shape[:-1]                # one loss per run
+        loss.sum().backward()
         assert torch.allclose(log_prob.grad, torch.full(shape, alpha / B, **F64))
         assert torch.allclose(min_q.grad, torch.full(shape, -1.0 / B, **F64))
 
@@ -172,6 +174,17 @@ def test_temperature_module():
     u = Temperature(init_alpha=1.0)
     u.load_state_dict(t.state_dict())
     assert math.isclose(u.alpha.item(), 3.0, rel_tol=1e-6)
+
+
+def test_temperature_for_k_runs_has_one_alpha_each():
+    t = Temperature(init_alpha=0.5, shape=(3, 1))
+    assert t.alpha.shape == (3, 1) and torch.allclose(t.alpha, torch.full((3, 1), 0.5))
+    log_prob = torch.tensor([[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0]])
+    loss = temperature_loss(t.log_alpha, log_prob, -1.0)
+    assert loss.shape == (3,)
+    loss.sum().backward()                          # each run: its own Ĥ − H̄
+    assert torch.allclose(t.log_alpha.grad[:, 0], torch.tensor([2.0, 1.0, 0.0]))
+    assert "3 runs" in repr(t)
 
 
 def test_fixed_temperature_has_nothing_to_train():

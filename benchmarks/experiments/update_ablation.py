@@ -6,7 +6,7 @@ several variants, built from sac_lit's own pieces:
 
   baseline   two QNetworks, Adam's for-loop implementation, the policy
              step's graph through the critics' weights (sac_lit before
-             chapter 12)
+             chapter 13)
   foreach    Adam(foreach=True): one multi-tensor kernel per operation
   fused      Adam(fused=True): the whole Adam step in one kernel
   frozen     the policy step evaluates the critics with requires_grad off
@@ -15,7 +15,7 @@ several variants, built from sac_lit's own pieces:
   merged     one actor pass on [s'; s] instead of one on s' and one on s
   compiled   torch.compile of the two losses (compile time reported)
   sac_lit    SAC.update as the package ships it
-  whole      the whole update compiled as one graph: chapter 16's
+  whole      the whole update compiled as one graph: chapter 17's
              CompiledUpdate, what `train --compile` runs
   whole_batched
              `whole` with the same parameters evaluated in fewer, larger
@@ -33,7 +33,7 @@ on the same batch and seed: the same losses to 1e-5, or the script stops.
 
 It also times the replay buffer's sampling (NumPy generator and fancy
 indexing, against torch.randint and index_select on the same memory) and
-writes benchmarks/results/update_ablation.json with provenance.
+writes benchmarks/experiments/results/update_ablation.json with provenance.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance, write_result  # noqa: E402
 

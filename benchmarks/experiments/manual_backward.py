@@ -1,6 +1,6 @@
 """Is autograd the overhead? BatchedSAC.update, backward passes by hand.
 
-Chapter 15's BatchedSAC.update lets autograd build and walk a graph for the
+Chapter 16's BatchedSAC.update lets autograd build and walk a graph for the
 critic step and the policy step. ManualSAC below does the same update with
 the backward passes written out by hand (the ReLU MLPs' chain rule, the
 squashed Gaussian's d log pi / du = 2 tanh(u), the log-std clamp's mask, the
@@ -11,7 +11,7 @@ metrics, gradients and parameters to 1e-5, or the script stops.
 Then both run in turns (a round of updates each, 7 rounds) for K = 1 and
 K = 4 seeds, 2 threads, with sac_lit.seeds.tune_allocator(); the script
 prints the median milliseconds per update and writes
-benchmarks/results/manual_backward.json with provenance.
+benchmarks/experiments/results/manual_backward.json with provenance.
 
     .venv/bin/python benchmarks/manual_backward.py        # ~1 min
 """
@@ -31,7 +31,7 @@ from sac_lit.buffer import Batch
 from sac_lit.critic import polyak_update
 from sac_lit.seeds import BatchedSAC, StackedLinear, tune_allocator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance, write_result  # noqa: E402
 
@@ -211,7 +211,7 @@ def main() -> int:
               f"{med['autograd'] / med['manual']:.2f}); equal to "
               f"{worst:.1e}", flush=True)
     record["provenance"] = started
-    write_result(record, ROOT / "benchmarks/results/manual_backward.json")
+    write_result(record, ROOT / "benchmarks/experiments/results/manual_backward.json")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Acting and sampling inside the compiled update: what they would win.
 
-The compiled update (chapter 16) leaves about 0.6 ms of a 4.5 ms step to
+The compiled update (chapter 17) leaves about 0.6 ms of a 4.5 ms step to
 eager Python: acting, the simulator, storing and sampling. This measures
 what moving the tensor work of acting and sampling into the compiled graph
 wins, with the same math and the same random draws:
@@ -22,7 +22,7 @@ the speed-ups are medians of the rounds' ratios.
 
     .venv/bin/python benchmarks/loop_fusion.py          # ~3 min on 2 cores
 
-Writes benchmarks/results/loop_fusion.json with provenance.
+Writes benchmarks/experiments/results/loop_fusion.json with provenance.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from provenance import provenance, write_result  # noqa: E402
 
@@ -58,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path,
-                   default=ROOT / "benchmarks/results/loop_fusion.json")
+                   default=ROOT / "benchmarks/experiments/results/loop_fusion.json")
     return p.parse_args(argv)
 
 
