@@ -50,7 +50,6 @@ test-fast: $(STAMP)
 
 ## Regenerate sac_lit/ from the notebooks (run after editing any `#| export` cell).
 export: $(STAMP)
-	test -f sac_lit/__main__.py || echo "__all__ = []" > sac_lit/__main__.py
 	$(BIN)/nbdev-export
 
 ## Remove outputs and execution counts from the notebooks before committing.

@@ -1,7 +1,7 @@
 """sac_lit: Soft Actor-Critic built from first principles in a literate Jupyter book.
 
-The names here are what you train and build with. Every module except this file is generated
-from the notebooks in `notebooks/` by nbdev; the book's other exhibits (the entropy of
+The names here are what you train and build with. Every module except this file and `__main__.py`
+is generated from the notebooks in `notebooks/` by nbdev; the book's other exhibits (the entropy of
 any distribution, soft value iteration, FLOP counts, the IQM, ...) stay importable from the module of
 their chapter.
 """

@@ -1,11 +1,11 @@
-__all__ = []
+"""`python -m sac_lit`: the command line of chapter 12 (`sac_lit.cli.main`).
 
-
-# %% ../notebooks/12_command_line.ipynb #e4ca3a43
+Written by hand, like `__init__.py`: every other module is generated from the notebooks. (A cell
+exported here would start the command line inside its notebook, which Jupyter runs as `__main__`.)
+"""
 import sys
 
 from sac_lit.cli import main
 
-spec = globals().get("__spec__")              # None inside Jupyter
-if __name__ == "__main__" and getattr(spec, "name", "") == "sac_lit.__main__":
+if __name__ == "__main__":
     sys.exit(main())

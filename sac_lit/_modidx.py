@@ -283,6 +283,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'sac_lit.utils.pick': ('utils.html#pick', 'sac_lit/utils.py'),
                                'sac_lit.utils.quick_mode': ('utils.html#quick_mode', 'sac_lit/utils.py'),
                                'sac_lit.utils.quiet_native_stderr': ('utils.html#quiet_native_stderr', 'sac_lit/utils.py'),
+                               'sac_lit.utils.rendered_text': ('utils.html#rendered_text', 'sac_lit/utils.py'),
                                'sac_lit.utils.seed_everything': ('utils.html#seed_everything', 'sac_lit/utils.py'),
                                'sac_lit.utils.vega_bundle': ('utils.html#vega_bundle', 'sac_lit/utils.py'),
                                'sac_lit.utils.vega_bundle_script': ('utils.html#vega_bundle_script', 'sac_lit/utils.py')},

@@ -15,7 +15,7 @@ import torch
 
 # %% auto #0
 __all__ = ['quick_mode', 'pick', 'seed_everything', 'quiet_native_stderr', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart',
-           'kernel_free']
+           'kernel_free', 'rendered_text']
 
 # %% ../notebooks/90_utils.ipynb #4f82adac
 def quick_mode() -> bool:
@@ -107,3 +107,13 @@ class KernelFreeChart:
 def kernel_free(chart, div_id: str | None = None) -> KernelFreeChart:
     "Wrap an altair chart for kernel-free display (see `KernelFreeChart`)."
     return KernelFreeChart(chart, div_id)
+
+# %% ../notebooks/90_utils.ipynb #5b40e4de
+def rendered_text(chart, **slider_values) -> str:
+    "The SVG text Vega renders for `chart` with these slider values."
+    import vl_convert as vlc
+    from altair.utils._importers import vl_version_for_vl_convert
+    spec = chart.to_dict()
+    for p in spec.get("params", []):
+        p["value"] = slider_values.get(p["name"], p["value"])
+    return vlc.vegalite_to_svg(spec, vl_version=vl_version_for_vl_convert())

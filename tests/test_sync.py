@@ -1,8 +1,7 @@
 """The package is what the notebooks export, and the notebooks are stored stripped.
 
-`sac_lit/` is generated from `notebooks/*.ipynb` by nbdev (only `__init__.py` is hand-written;
-`__main__.py` comes from a `#| exporti __main__` cell of chapter 12, and nbdev only adds such cells to
-a module that exists, so the export starts from a stub, as `make export` does).
+`sac_lit/` is generated from `notebooks/*.ipynb` by nbdev (only `__init__.py` and `__main__.py` are
+hand-written).
 This re-exports the notebooks into a scratch copy of the project and compares the result with the
 `sac_lit/` in this checkout, file by file, so a changed, a new *and* a deleted module are all caught.
 Fix a failure with `make export` (then commit both the notebook and the package).
@@ -21,8 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-HAND_WRITTEN = {"__init__.py"}
-STUBS = {"__main__.py": "__all__ = []\n"}   # modules nbdev appends to
+HAND_WRITTEN = {"__init__.py", "__main__.py"}
 
 
 def _package_files(pkg: Path) -> dict[str, Path]:
@@ -36,8 +34,6 @@ def _export_into(scratch: Path) -> Path:
     (scratch / "sac_lit").mkdir()
     for name in HAND_WRITTEN:
         shutil.copy(ROOT / "sac_lit" / name, scratch / "sac_lit" / name)
-    for name, text in STUBS.items():
-        (scratch / "sac_lit" / name).write_text(text)
     env = {k: v for k, v in os.environ.items() if k != "IN_TEST"}  # nbdev-export is a no-op under IN_TEST
     exporter = Path(sys.executable).with_name("nbdev-export")
     proc = subprocess.run([str(exporter)], cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
