@@ -134,7 +134,7 @@ def agents(self: SAC) -> list[SAC]:
 def update(self: SAC, batch) -> dict[str, torch.Tensor]:
     "Critic step, policy step, temperature step, Polyak step."
     c, alpha = self.config, self.temperature.alpha    # one α, a constant
-    s, a, r, s_next, d = batch
+    s, a, r, s_next, d = batch                     # a: the stored ã
 
     # 1. critic step (chapters 3 and 4): y from ã' ~ π_θ(·|s') and φ_targ
     with torch.no_grad():

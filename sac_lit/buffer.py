@@ -16,7 +16,7 @@ __all__ = ['Batch', 'nbytes_per_transition', 'ReplayBuffer']
 
 # %% ../notebooks/08_replay_buffer.ipynb #8a1c0d05
 class Batch(NamedTuple):
-    "A minibatch of B transitions (s, a, r, s', d) as float32 tensors."
+    "A minibatch of |B| transitions (s, a, r, s', d), float32 tensors."
     obs: torch.Tensor         # s   [B, obs_dim]
     action: torch.Tensor      # a   [B, act_dim], squashed: in [-1, 1]
     reward: torch.Tensor      # r   [B]

@@ -22,7 +22,7 @@ __all__ = ['adam_tensors', 'adam_step_', 'functional_losses', 'functional_update
 
 # %% ../notebooks/17_compiled_update.ipynb #16a00007
 def adam_tensors(opt: torch.optim.Adam) -> dict:
-    """Adam's own state for `adam_step_`: rows (θ, m, v, t), lr, betas, eps.
+    """Adam's own state for `adam_step_`: rows (x, m, v, c), lr, betas, eps.
     A parameter without state yet gets Adam's zeros, as its first step would
     make them; weight decay, AMSGrad and maximize are not supported."""
     group = opt.param_groups[0]
@@ -44,10 +44,10 @@ def adam_tensors(opt: torch.optim.Adam) -> dict:
 
 def adam_step_(grads, rows, lr: float, betas=(0.9, 0.999),
                eps: float = 1e-8) -> None:
-    """One Adam step (Kingma & Ba 2015), in place, for each (θ, m, v, t):
-        t ← t + 1,  m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
-        θ ← θ − lr · m̂ / (√v̂ + ε)
-        with m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)"""
+    """One Adam step (Kingma & Ba 2015), in place, for each (x, m, v, c):
+        c ← c + 1,  m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²
+        x ← x − lr · m̂ / (√v̂ + ε_Adam)
+        with m̂ = m / (1 − β1^c),  v̂ = v / (1 − β2^c)"""
     beta1, beta2 = betas
     for (theta, m, v, t), g in zip(rows, grads, strict=True):
         t.add_(1)

@@ -17,14 +17,14 @@ def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """H(p) = -Σ_x p(x)·log p(x), in nats, over the outcomes along `dim`.
 
     `probs` holds probabilities summing to 1 along `dim`; the result drops
-    that dimension ([B, n] -> [B]). Zero probabilities contribute 0.
+    that dimension (e.g. [B, 7] -> [B]). Zero probabilities contribute 0.
     """
     check_probs(probs, dim=dim)
     return -torch.xlogy(probs, probs).sum(dim)    # xlogy(0, 0) = 0
 
 # %% ../notebooks/01_entropy.ipynb #a9285195
 def bernoulli_entropy(p: torch.Tensor) -> torch.Tensor:
-    """h(p_A) = -p_A·log p_A - (1 - p_A)·log(1 - p_A), in nats, elementwise.
+    """H_b(p_A) = -p_A·log p_A - (1 - p_A)·log(1 - p_A), nats, elementwise.
 
     `p` holds p_A, the probability of the first of two outcomes, in [0, 1].
     Exactly 0 at p_A = 0 and p_A = 1.

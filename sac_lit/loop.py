@@ -84,7 +84,7 @@ class Run:
         self.episode_saturated = 0                 # count of |ã| > 0.99
 
     def warm_up_action(self) -> np.ndarray:
-        "A uniform action on the env's Box, as ã ∈ [-1, 1]^n."
+        "A uniform action on the env's Box, as ã ∈ [-1, 1]^dim(A)."
         return self.action_map.from_env(self.env.action_space.sample())
 
 # %% ../notebooks/10_training_loop.ipynb #a3aaf6eb
@@ -303,7 +303,7 @@ def evaluate(agent, env: gym.Env, action_map: ActionMap, episodes: int,
              seed: int = EVAL_SEED) -> dict:
     """Episodes with the mean action tanh(μ_θ(s)), from reset(seed + i):
     `returns` (undiscounted), and per episode the arrays `q`, min_j
-    Q_φj(s_t, ã_t), and `discounted`, G_t = Σ_k γ^k r_{t+k} to the episode's
+    Q_φj(s_t, ã_t), and `discounted`, G_t = Σ_j γ^j r_{t+j} to the episode's
     end; `actions_saturated`, the fraction of |ã| > 0.99."""
     out = {"returns": [], "q": [], "discounted": []}
     saturated = []

@@ -24,8 +24,9 @@ def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
                                log_std: torch.Tensor) -> torch.Tensor:
     """log π(ã|s) for ã = tanh(u), u ~ N(mean, exp(log_std)²), summed over
     the last dim:  Σ_i [ log N(u_i; μ_i, σ_i²) − log(1 − tanh²(u_i)) ].
-    The correction is computed as 2 (log 2 − u − softplus(−2u)): finite
-    even where 1 − tanh²(u) rounds to 0 (the checkpoints go to |u| = 20)."""
+    The correction is computed as 2 (log 2 − u − softplus(−2u)), never
+    forming 1 − tanh²(u): finite, with finite gradients, even where that
+    rounds to 0 (from |u| ≈ 9 in float32)."""
     check_same_shape(u=u, mean=mean, log_std=log_std)
     xi = (u - mean) / log_std.exp()
     log_gauss = -0.5 * xi**2 - log_std - 0.5 * math.log(2 * math.pi)
@@ -36,7 +37,7 @@ def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor,
 def squash(mean: torch.Tensor, log_std: torch.Tensor,
            xi: torch.Tensor | None):
     """ã = tanh(u), u = μ + σ ⊙ ξ, with log π(ã|s); xi=None: u = μ, the
-    mean action. Any leading shape: [B, n] for one run, [K, B, n] for K."""
+    mean action. Leading shapes: [B, act_dim], or [K, B, act_dim] for K runs."""
     u = mean if xi is None else mean + log_std.exp() * xi
     return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
@@ -64,7 +65,7 @@ class SquashedGaussianActor(nn.Module):
 class ActionMap:
     """The affine map a_env = low + (ã + 1)(high − low)/2, per dimension.
 
-    ã ∈ [-1, 1]^n is what the actor outputs and the replay buffer stores;
+    ã ∈ [-1, 1]^act_dim is what the actor outputs and the replay buffer stores;
     a_env is what the environment's Box(low, high) expects. `log_det` is
     log|da_env/dã| = Σ log((high − low)/2), a float."""
 
@@ -94,14 +95,14 @@ class ActionMap:
 # %% ../notebooks/06_squashed_gaussian.ipynb #d2e75410
 @patch
 def to_env(self: ActionMap, a_tilde):
-    "ã ∈ [-1, 1]^n -> a_env ∈ [low, high] (tensor or array, as given)."
+    "ã ∈ [-1, 1]^act_dim -> a_env ∈ [low, high] (tensor or array, as given)."
     low, high, half_range = self.bounds_like(a_tilde)
     return (low + (a_tilde + 1) * half_range).clip(low, high)
 
 
 @patch
 def from_env(self: ActionMap, a_env):
-    "a_env ∈ [low, high] -> ã ∈ [-1, 1]^n (tensor or array, as given)."
+    "a_env ∈ [low, high] -> ã ∈ [-1, 1]^act_dim (tensor or array, as given)."
     low, high, half_range = self.bounds_like(a_env)
     return ((a_env - low) / half_range - 1).clip(-1, 1)
 

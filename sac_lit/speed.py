@@ -15,13 +15,13 @@ __all__ = ['update_flops', 'matmul_gflops', 'roofline']
 # %% ../notebooks/13_making_sac_fast.ipynb #12a00005
 def update_flops(obs_dim: int, act_dim: int, batch_size: int = 256,
                  hidden_sizes: Sequence[int] = (256, 256)) -> int:
-    "F = 2|B|(4A + 12C − A_1 − 2C_1): the FLOPs of one SAC.update."
+    "F = 2|B|(4F_π + 12F_Q − F_π,1 − 2F_Q,1): FLOPs of one SAC.update."
     def macs(widths):          # multiply-adds of a stack of linear layers
         return sum(i * o for i, o in zip(widths[:-1], widths[1:]))
     h = list(hidden_sizes)
-    A = macs([obs_dim, *h]) + h[-1] * 2 * act_dim      # actor: μ and log σ
-    C = macs([obs_dim + act_dim, *h, 1])               # one critic
-    A_1, C_1 = obs_dim * h[0], (obs_dim + act_dim) * h[0]
+    A = macs([obs_dim, *h]) + h[-1] * 2 * act_dim      # F_π: actor, μ and log σ
+    C = macs([obs_dim + act_dim, *h, 1])               # F_Q: one critic
+    A_1, C_1 = obs_dim * h[0], (obs_dim + act_dim) * h[0]  # F_π,1, F_Q,1
     return 2 * batch_size * (4 * A + 12 * C - A_1 - 2 * C_1)
 
 # %% ../notebooks/13_making_sac_fast.ipynb #12a00010

@@ -32,7 +32,7 @@ def actor_loss(min_q: torch.Tensor, log_prob: torch.Tensor,
 # %% ../notebooks/07_policy_and_temperature.ipynb #3f1a0c23
 def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor,
                      target_entropy: float) -> torch.Tensor:
-    """The temperature loss J(log α) = −mean(log α·(log π(ã|s) + H̄)).
+    """The temperature loss J(α) = −mean(log α·(log π(ã|s) + H̄)).
 
     Its gradient in `log_alpha` is Ĥ − H̄, with Ĥ = −mean(log π) the entropy
     estimate: a descent step lowers α when the policy is more random than the

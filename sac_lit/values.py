@@ -15,9 +15,9 @@ __all__ = ['soft_state_value', 'soft_value_discrete', 'soft_policy_evaluation', 
 def soft_state_value(q, log_prob, alpha, dim: int = 0):
     """Sample estimate of V(s) = E_{a~π}[Q(s,a) − α log π(a|s)].
 
-    q = Q(s, a_k) and log_prob = log π(a_k|s) for samples a_k ~ π(·|s),
-    stacked along `dim` (dim 0: the layout of `dist.sample((K,))`, so
-    [K, B] -> [B]).
+    q = Q(s, a_i) and log_prob = log π(a_i|s) for samples a_i ~ π(·|s),
+    stacked along `dim` (dim 0: the layout of `dist.sample((n_samples,))`,
+    so [n_samples, B] -> [B]).
     alpha: a float or a one-element tensor such as log_alpha.exp().
     """
     check_same_shape(q=q, log_prob=log_prob)

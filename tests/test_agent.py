@@ -173,7 +173,10 @@ def reference_update(agent, batch):
 
 
 def test_update_equals_the_algorithm_box_for_several_updates():
-    a, b = double_agent(), double_agent()
+    # from α = 0.5: log α ≠ 0, so the temperature loss and the α in every target are not trivial
+    half = SACConfig(hidden_sizes=(16, 16), init_alpha=0.5)
+    a, b = double_agent(config=half), double_agent(config=half)
+    assert a.temperature.log_alpha.item() == pytest.approx(math.log(0.5))
     for k in range(3):
         batch = make_batch(seed=10 + k)
         metrics = a.update(batch)                     # both draw ξ', ξ from their

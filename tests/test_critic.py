@@ -141,6 +141,14 @@ def test_twin_critics_are_independent():
     assert all(p.grad is not None for p in p1) and all(p.grad is None for p in p2)
 
 
+def test_twin_parameter_count_matches_two_mlps():
+    # 2 [(n_s + n_a) h1 + h1 + h1 h2 + h2 + h2 + 1] for two hidden layers
+    obs_dim, act_dim, h1, h2 = 3, 2, 32, 16
+    twin = TwinQ(obs_dim, act_dim, hidden_sizes=(h1, h2))
+    n = sum(p.numel() for p in twin.parameters())
+    assert n == 2 * ((obs_dim + act_dim) * h1 + h1 + h1 * h2 + h2 + h2 + 1)
+
+
 def test_twin_is_reproducible_under_seed():
     torch.manual_seed(7)
     a = TwinQ(2, 2, hidden_sizes=(8,))

@@ -63,6 +63,12 @@ def test_head_default_sizes_parameter_count():
     assert n == (3 * 256 + 256) + (256 * 256 + 256) + 2 * (256 * 1 + 1)
 
 
+def test_head_small_sizes_parameter_count():
+    head = GaussianHead(obs_dim=3, act_dim=2, hidden_sizes=(32, 32))
+    n = sum(p.numel() for p in head.parameters())
+    assert n == (3 * 32 + 32) + (32 * 32 + 32) + 2 * (32 * 2 + 2)
+
+
 def test_head_log_std_bounded_for_extreme_inputs():
     torch.manual_seed(1)
     head = GaussianHead(4, 2, (8, 8))

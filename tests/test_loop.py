@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from sac_lit.agent import SAC, SACConfig
-from sac_lit.loop import (Callback, Divergence, EpisodeMetrics, Evaluation, ProgressBar, Run,
-                          RunConfig, Trainer, TrainingDiverged, first_non_finite)
+from sac_lit.loop import (EVAL_SEED, Callback, Divergence, EpisodeMetrics, Evaluation,
+                          ProgressBar, Run, RunConfig, Trainer, TrainingDiverged, evaluate,
+                          first_non_finite, make_env)
 
 torch.set_num_threads(1)
 TINY = SACConfig(hidden_sizes=(16, 16), batch_size=16)
@@ -182,3 +183,23 @@ def test_progress_bar_counts_steps_and_shows_returns():
     bar = Bar.instances[-1]
     assert bar.n == 210 and bar.total == 210 and bar.closed and bar.desc == "Pendulum-v1"
     assert set(bar.postfix) == {"return", "eval"}
+
+
+def test_evaluate_discounted_returns_are_their_definition():
+    "G_t = Σ_j γ^j r_{t+j} to the episode's end, from a rollout by hand (γ ≠ the default too)."
+    agent = SAC(3, 1, SACConfig(hidden_sizes=(16, 16), gamma=0.9), seed=3)
+    env, action_map = make_env("Pendulum-v1")
+    out = evaluate(agent, env, action_map, episodes=2)
+    for i in range(2):
+        obs, _ = env.reset(seed=EVAL_SEED + i)
+        rewards, done = [], False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(
+                action_map.to_env(agent.act(obs, deterministic=True)))
+            rewards.append(float(r))
+            done = terminated or truncated
+        expected = [sum(0.9 ** j * r for j, r in enumerate(rewards[t:]))
+                    for t in range(len(rewards))]
+        assert len(out["discounted"][i]) == len(rewards) == 200
+        assert np.allclose(out["discounted"][i], expected, rtol=1e-12, atol=1e-9)
+        assert math.isclose(out["returns"][i], sum(rewards), rel_tol=1e-12)

@@ -76,8 +76,11 @@ def test_log_prob_refuses_broadcasting():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_finite_values_and_gradients_up_to_20(dtype):
-    u = torch.linspace(-20, 20, 1601, dtype=dtype).reshape(-1, 1).requires_grad_(True)
+def test_finite_values_and_gradients_where_one_minus_tanh2_rounds_to_zero(dtype):
+    "The docstring's promise: finite values and gradients where 1 − tanh²(u) is 0 in this dtype."
+    u = torch.cat([torch.linspace(-20, 20, 1601), torch.tensor([-1e3, -50.0, 50.0, 1e3])])
+    u = u.to(dtype).reshape(-1, 1).requires_grad_(True)
+    assert (1 - torch.tanh(u.detach()) ** 2 == 0).any()      # the naive form would be -inf here
     mean = torch.full_like(u, 0.3).requires_grad_(True)
     log_std = torch.full_like(u, 1.0).requires_grad_(True)
     out = squashed_gaussian_log_prob(u, mean, log_std)
@@ -150,6 +153,16 @@ def test_actor_stochastic_output_is_tanh_of_rsample_with_its_log_prob():
     ref = [_mp_log_prob(*(t.tolist() for t in row)) for row in zip(u.double(), mean.double(),
                                                                    log_std.double())]
     assert torch.allclose(log_prob.double(), torch.tensor(ref, dtype=torch.float64), atol=2e-5)
+
+
+def test_actor_given_xi_returns_that_sample():
+    actor = _actor()
+    obs, xi = torch.randn(6, 4), torch.randn(6, 3)
+    a1, lp1 = actor(obs, xi)
+    a2, lp2 = actor(obs, xi)
+    assert torch.equal(a1, a2) and torch.equal(lp1, lp2)
+    mean, log_std = actor.head(obs)
+    assert torch.allclose(a1, torch.tanh(mean + log_std.exp() * xi))
 
 
 def test_actor_deterministic_mode():

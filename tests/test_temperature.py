@@ -308,3 +308,20 @@ def test_temperature_tuning_drives_entropy_to_its_target():
         lo, hi = (mid, hi) if _squashed_entropy(*_best_squashed(math.exp(mid))) < target \
             else (lo, mid)
     assert abs(math.log(temperature.alpha.item()) - 0.5 * (lo + hi)) < math.log(1.15)
+
+
+def test_sampled_gradient_is_the_slope_of_the_dual():
+    "At π*_α = N(a0, αc) of the quadratic reward, E[∂J/∂log α] = H(π*_α) − H̄ = g'(α) (chapter 7)."
+    gen = torch.Generator().manual_seed(3)
+    n, target = 100_000, -1.0
+    alpha_star = math.exp(2 * target) / (2 * math.pi * math.e * C)
+    for alpha in (0.01, alpha_star, 0.2):
+        std = math.sqrt(alpha * C)
+        action = A0 + std * torch.randn(n, generator=gen, **F64)
+        log_prob = torch.distributions.Normal(A0, std).log_prob(action)
+        log_alpha = torch.tensor(math.log(alpha), **F64, requires_grad=True)
+        temperature_loss(log_alpha, log_prob, target).backward()
+        slope = 0.5 * math.log(2 * math.pi * math.e * alpha * C) - target
+        se = log_prob.std().item() / math.sqrt(n)
+        assert abs(log_alpha.grad.item() - slope) < 4 * se
+        assert (slope > 0) == (alpha > alpha_star * 1.0001) or abs(slope) < 1e-9

@@ -310,6 +310,29 @@ def test_soft_policy_evaluation_errors():
             soft_policy_evaluation(P, R, pi, gamma, 0.1)
 
 
+def test_soft_policy_evaluation_reward_spread_over_next_states():
+    # an [S, A] reward table is refused; spread over s' it gives the same values
+    P, R, pi = random_mdp(3)
+    R_sa = (P * R).sum(-1)
+    V, Q = soft_policy_evaluation(P, R, pi, 0.9, 0.3)
+    V_spread, Q_spread = soft_policy_evaluation(P, R_sa[:, :, None].expand_as(P), pi, 0.9, 0.3)
+    assert torch.allclose(V_spread, V, atol=1e-12) and torch.allclose(Q_spread, Q, atol=1e-12)
+
+
+def test_soft_greedy_and_soft_max_by_hand_and_at_ties():
+    # Q = (0, α log 3): weights (1, 3), policy (1/4, 3/4), soft maximum α log 4
+    alpha = 0.5
+    q_two = t([0.0, alpha * math.log(3)])
+    assert torch.allclose(soft_greedy_policy(q_two, alpha), t([0.25, 0.75]))
+    assert abs(soft_max_value(q_two, alpha).item() - alpha * math.log(4)) < 1e-12
+    q_tie = t([[1000.0, 1000.0]])
+    assert torch.allclose(soft_greedy_policy(q_tie, alpha), t([[0.5, 0.5]]))
+    assert torch.allclose(soft_max_value(q_tie, alpha), t([1000 + alpha * LOG2]))
+    huge = t([[1000.0, 999.0, -1000.0]])
+    assert torch.isfinite(soft_greedy_policy(huge, 1e-6)).all()
+    assert torch.isfinite(soft_max_value(huge, 1e-6)).all()
+
+
 def test_soft_value_iteration_bandit_closed_form():
     gamma, alpha = 0.9, 0.5
     rewards = [1.0, 0.0, -0.5]
