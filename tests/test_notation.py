@@ -148,3 +148,20 @@ def test_a_letter_after_an_operator_is_a_symbol():
     assert uses(normal(r"\pm\lambda"), r"\lambda") and not uses(normal(r"\pm\lambda"), "a")
     assert uses(normal(r"\log|\mathcal A|"), r"|\mathcal A|") and not uses(normal(r"\log|\mathcal A|"), "A")
     assert not uses(normal(r"\mathcal N(0, 1)"), "N") and not uses(normal(r"\text{d}"), "d")
+
+
+def chapter_titles() -> dict[str, str]:
+    "Notebook file name -> the first line of its first markdown cell."
+    out = {}
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        first = next(c for c in cells if c["cell_type"] == "markdown")
+        out[nb.name] = "".join(first["source"]).splitlines()[0]
+    return out
+
+
+def test_chapter_titles_carry_their_file_number():
+    "`# 13. Making SAC fast` lives in 13_*.ipynb (the appendices 90+ are unnumbered)."
+    wrong = {name: title for name, title in chapter_titles().items()
+             if int(name[:2]) < 90 and not title.startswith(f"# {int(name[:2])}. ")}
+    assert not wrong, wrong
