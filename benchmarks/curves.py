@@ -55,8 +55,11 @@ def run_sac_lit(env_id: str, seed: int, steps: int, work: str) -> dict:
     from sac_lit.sweep import run_dir, run_one
     torch.set_num_threads(1)
     run = run_dir(work, env_id, seed)
+    import time
     loop = RunConfig(eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES)
+    tic = time.perf_counter()
     row = run_one(env_id, seed, steps, run, SACConfig(), loop, threads=1)
+    seconds = time.perf_counter() - tic
     if row["status"] == "failed":
         raise RuntimeError(row["error"])
     rows = [json.loads(line) for line in
@@ -65,8 +68,11 @@ def run_sac_lit(env_id: str, seed: int, steps: int, work: str) -> dict:
              if r["kind"] == "eval"]
     episodes = [(r["step"], r["return"]) for r in rows
                 if r["kind"] == "episode"]
+    # the same phase as SB3's figure: the whole run, warm-up included,
+    # without the evaluations (a resumed run would time only its last part)
     return {"eval": evals, "train": windows(episodes, steps),
-            "train_sps": row["summary"]["train_sps"]}
+            "train_sps": row["summary"]["train_sps"],
+            "seconds_without_eval": seconds - row["summary"]["eval_seconds"]}
 
 
 def run_sb3(env_id: str, seed: int, steps: int, work: str) -> dict:
