@@ -18,6 +18,7 @@ from .agent import hp
 from .buffer import Batch, ReplayBuffer
 from .checks import check_positive_int, check_range
 from .policy import ActionMap
+from .utils import route_mujoco_warnings
 
 # %% auto #0
 __all__ = ['LOSSES', 'EVAL_SEED', 'RunConfig', 'make_env', 'Run', 'TrainingDiverged', 'first_non_finite', 'EpisodeMetrics',
@@ -49,6 +50,7 @@ class RunConfig:
 # %% ../notebooks/10_training_loop.ipynb #10a00006
 def make_env(env_id: str) -> tuple[gym.Env, ActionMap]:
     "gym.make with one-line errors; the action space must be a bounded Box."
+    route_mujoco_warnings()                  # no compiler notices (ch. 90)
     try:
         env = gym.make(env_id)
     except gym.error.Error as err:

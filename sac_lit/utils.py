@@ -9,13 +9,15 @@ import os
 import random
 import sys
 import uuid
+import warnings
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['quick_mode', 'pick', 'seed_everything', 'quiet_native_stderr', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart',
-           'kernel_free', 'rendered_text']
+__all__ = ['MUJOCO_DEPRECATED_IN_GYMNASIUM', 'quick_mode', 'pick', 'seed_everything', 'quiet_native_stderr', 'MujocoWarning',
+           'route_mujoco_warnings', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart', 'kernel_free',
+           'rendered_text']
 
 # %% ../notebooks/90_utils.ipynb #4f82adac
 def quick_mode() -> bool:
@@ -48,6 +50,25 @@ def quiet_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+# %% ../notebooks/90_utils.ipynb #657f71b0
+MUJOCO_DEPRECATED_IN_GYMNASIUM = "compiler attribute 'settotalmass' is deprecated"
+
+
+class MujocoWarning(UserWarning):
+    "A warning of MuJoCo's C library, passed on by route_mujoco_warnings."
+
+
+def route_mujoco_warnings() -> None:
+    "MuJoCo's warnings as Python warnings; Gymnasium's own deprecation dropped."
+    try:
+        import mujoco
+    except ImportError:                    # no MuJoCo tasks installed
+        return
+    mujoco.set_mju_user_warning(
+        lambda text: warnings.warn(text, MujocoWarning, stacklevel=2))
+    warnings.filterwarnings("ignore", MUJOCO_DEPRECATED_IN_GYMNASIUM,
+                            MujocoWarning)
 
 # %% ../notebooks/90_utils.ipynb #1e614ba9
 _EMBED_OPTIONS = {"renderer": "svg", "actions": False}
