@@ -52,7 +52,8 @@ def quiet_native_stderr():
         os.close(null)
 
 # %% ../notebooks/90_utils.ipynb #657f71b0
-MUJOCO_DEPRECATED_IN_GYMNASIUM = "compiler attribute 'settotalmass' is deprecated"
+MUJOCO_DEPRECATED_IN_GYMNASIUM = (
+    "compiler attribute 'settotalmass' is deprecated")
 
 
 class MujocoWarning(UserWarning):
