@@ -16,8 +16,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MUJOCO_DEPRECATED_IN_GYMNASIUM', 'quick_mode', 'pick', 'seed_everything', 'quiet_native_stderr', 'MujocoWarning',
-           'route_mujoco_warnings', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart', 'kernel_free',
-           'rendered_text']
+           'route_mujoco_warnings', 'vega_lite_version', 'vega_bundle', 'vega_bundle_script', 'KernelFreeChart',
+           'kernel_free', 'rendered_text']
 
 # %% ../notebooks/90_utils.ipynb #4f82adac
 def quick_mode() -> bool:
@@ -77,11 +77,16 @@ _BUNDLE_MARK = "/* sac_lit: Vega bundle, defined once per page */"
 _NO_BUNDLE = "(interactive chart: the Vega bundle did not load)"
 
 
+def vega_lite_version() -> str:
+    "altair's Vega-Lite version as vl-convert names it: '6.4' for 6.4.1."
+    import altair as alt
+    return ".".join(alt.VEGALITE_VERSION.split(".")[:2])
+
+
 def vega_bundle() -> str:
     "vega + vega-lite + vega-embed, at altair's Vega-Lite version (offline)."
     import vl_convert as vlc
-    from altair.utils._importers import vl_version_for_vl_convert
-    return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    return vlc.javascript_bundle(vl_version=vega_lite_version())
 
 
 def vega_bundle_script() -> str:
@@ -134,8 +139,7 @@ def kernel_free(chart, div_id: str | None = None) -> KernelFreeChart:
 def rendered_text(chart, **slider_values) -> str:
     "The SVG text Vega renders for `chart` with these slider values."
     import vl_convert as vlc
-    from altair.utils._importers import vl_version_for_vl_convert
     spec = chart.to_dict()
     for p in spec.get("params", []):
         p["value"] = slider_values.get(p["name"], p["value"])
-    return vlc.vegalite_to_svg(spec, vl_version=vl_version_for_vl_convert())
+    return vlc.vegalite_to_svg(spec, vl_version=vega_lite_version())
