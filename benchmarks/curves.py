@@ -18,7 +18,7 @@ Each finished run is written at once as a small JSON file in
 benchmarks/results/curves/ (with provenance); runs whose file exists are
 skipped, so an interrupted benchmark continues where it stopped.
 
-    .venv/bin/python benchmarks/curves.py     # ~70 min on 2 cores
+    .venv/bin/python benchmarks/curves.py     # ~2 h on 2 cores (5 seeds)
 
 Needs `pip install --no-deps -r benchmarks/requirements.txt` for SB3.
 """
@@ -124,7 +124,7 @@ def run_sb3(env_id: str, seed: int, steps: int, work: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", default="HalfCheetah-v5,Hopper-v5")
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--steps", type=int, default=50_000)
     p.add_argument("--libs", default="sac_lit,sb3")
     p.add_argument("--num-cpus", type=int, default=None)

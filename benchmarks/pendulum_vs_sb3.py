@@ -37,7 +37,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=10_000,
                    help="environment steps per run (default 10000)")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--seeds", default="0,1,2,3,4",
+                   help="comma-separated seeds")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=1_000,
                    help="also evaluate every N steps (0: at the end only)")
