@@ -18,7 +18,7 @@ Each finished run is written at once as a small JSON file in
 benchmarks/results/curves/ (with provenance); runs whose file exists are
 skipped, so an interrupted benchmark continues where it stopped.
 
-    .venv/bin/python benchmarks/curves.py     # ~2 h on 2 cores (5 seeds)
+    .venv/bin/python benchmarks/curves.py     # 20 runs, ~2.2 h on 2 cores
 
 Needs `pip install --no-deps -r benchmarks/requirements.txt` for SB3.
 """
