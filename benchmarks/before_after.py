@@ -5,7 +5,7 @@ earlier commit in a temporary folder; then `python -m sac_lit train` runs the
 same short training (HalfCheetah-v5 by default, no evaluation) alternately from
 that tree and from this one, each in a fresh process with the same threads
 (PYTHONPATH puts the tree's own `sac_lit` first; each process prints which
-one it imported). Each run reports `train_sps` in its summary.json: steps per
+one it imported, and has its own torch.compile cache). Each run reports `train_sps` in its summary.json: steps per
 second after the warm-up, every step acting, simulating, storing and doing
 one update. The ratio after / before is taken within each pair, so a change in
 the machine's load hits both, and the median over the pairs is printed.
@@ -60,7 +60,11 @@ def one_run(tree: Path, args, run_dir: Path) -> float:
     cmd = [sys.executable, "-c", SHOW_IMPORT, "train", "--env", args.env,
            "--steps", str(args.steps), "--out", str(run_dir),
            "--eval-every", "0", "--no-progress", *shlex.split(args.flags)]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    # its own compile cache: with --compile, a run must not find the
+    # kernels the other tree's run just compiled (the second would win)
+    env = {**os.environ, "PYTHONPATH": str(tree),
+           "TORCHINDUCTOR_CACHE_DIR": str(run_dir.parent / "inductor"
+                                          / run_dir.name)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                           cwd=run_dir.parent)
     imported = [line for line in proc.stderr.splitlines()
