@@ -5,9 +5,10 @@ earlier commit in a temporary folder; then `python -m sac_lit train` runs the
 same short training (HalfCheetah-v5 by default, no evaluation) alternately from
 that tree and from this one, each in a fresh process with the same threads
 (PYTHONPATH puts the tree's own `sac_lit` first; each process prints which
-one it imported, and has its own torch.compile cache). Each run reports `train_sps` in its summary.json: steps per
-second after the warm-up, every step acting, simulating, storing and doing
-one update. The ratio after / before is taken within each pair, so a change in
+one it imported, and has its own torch.compile cache). Each run reports
+`train_sps` in its summary.json: steps per second after the warm-up, every
+step acting, simulating, storing and doing one update. The ratio after /
+before is taken within each pair, so a change in
 the machine's load hits both, and the median over the pairs is printed.
 
     .venv/bin/python benchmarks/before_after.py --before d4e0e8d  # ~6 min
