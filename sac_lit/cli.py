@@ -406,8 +406,8 @@ def add_sweep(sub) -> Parser:
     p = sub.add_parser("sweep", help="every (environment, seed) run, on Ray")
     p.add_argument("--envs", required=True, metavar="ID,ID,...",
                    help="gymnasium ids, e.g. HalfCheetah-v5,Hopper-v5")
-    p.add_argument("--seeds", default="0-2", metavar="0-4|0,1,2",
-                   help="seeds: a range or a list (default 0-2)")
+    p.add_argument("--seeds", default="0-4", metavar="0-4|0,1,2",
+                   help="seeds: a range or a list (default 0-4, five runs)")
     p.add_argument("--steps", type=int, required=True, metavar="N",
                    help="each run's total number of environment steps")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -479,8 +479,11 @@ def report(rows: list[dict], envs: list[str]) -> None:
                   and r["summary"]["final_eval_return"] is not None]
         if finals:
             m, low, high = iqm_ci(finals)
-            print(f"{env_id}: IQM final evaluation return {m:.1f} "
-                  f"[95% CI {low:.1f}, {high:.1f}] over {len(finals)} runs")
+            few = " (under 10 runs it holds the truth less often than"\
+                  " 95%)" if len(finals) < 10 else ""
+            print(f"{env_id}: IQM final evaluation return {m:.1f}, nominal "
+                  f"95% interval [{low:.1f}, {high:.1f}] over {len(finals)}"
+                  f" runs{few}")
 
 
 def run_sweep(args, plan: dict) -> int:

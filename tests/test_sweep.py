@@ -80,6 +80,14 @@ def test_iqm_ci_is_reproducible():
 
 # ------------------------------------------------------------- the parts
 
+def test_sweep_defaults_to_five_seeds():
+    "Five runs by default: fewer give intervals far below their coverage."
+    from sac_lit.cli import build_parser
+    args = build_parser().parse_args(
+        ["sweep", "--envs", "Pendulum-v1", "--steps", "10", "--out", "x"])
+    assert parse_seeds(args.seeds) == [0, 1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("text, seeds", [
     ("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("0,2,5", [0, 2, 5]),
     ("0-2,7", [0, 1, 2, 7]), (" 1 - 2 ", [1, 2])])
@@ -156,6 +164,8 @@ def test_a_tiny_sweep_end_to_end_then_resumed_then_skipped(tmp_path):
     out = tmp_path / "sweep"
     first = pendulum_sweep(out, 200, ["done", "done"])
     assert "Pendulum-v1: IQM final evaluation return" in first.stdout
+    assert "nominal 95% interval" in first.stdout     # two runs: not a 95% CI
+    assert "less often than 95%" in first.stdout
     for seed in (0, 1):
         summary = json.loads((run_dir(out, "Pendulum-v1", seed)
                               / "summary.json").read_text())
