@@ -17,13 +17,15 @@ install: $(STAMP)
 
 ## The whole book, full-length runs (SAC_LIT_QUICK unset), strict: warnings are errors. --all: Sphinx
 ## would otherwise keep pages (and notebook outputs) from an earlier build, e.g. a quick one.
+## book/build.py is `jupyter-book build` with the notebooks executed side by side (BOOK_JOBS, default
+## the number of cores); `$(BIN)/jupyter-book build . --all -W -n --keep-going` gives the same book.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(BIN)/python book/build.py build . --all -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 ## Same, with the short runs the tests use.
 book-quick: $(STAMP)
-	SAC_LIT_QUICK=1 $(BIN)/jupyter-book build . --all -W -n --keep-going
+	SAC_LIT_QUICK=1 $(BIN)/python book/build.py build . --all -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html (open $(CURDIR)/_build/html/index.html)"
 
 ## Read and run the notebooks in JupyterLab (add SAC_LIT_QUICK=1 for the short runs).

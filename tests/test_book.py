@@ -46,11 +46,12 @@ def html_dir(tmp_path_factory) -> Path:
     if given:
         return Path(given)
     out = tmp_path_factory.mktemp("book")
-    # No thread setting: a reader's build has none, and some libraries only talk when it is unset.
+    # The thread setting as a reader's `make book-quick` has it: book/build.py's (one per kernel).
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["SAC_LIT_QUICK"] = "1"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    # `make book-quick`'s command: jupyter-book build, the notebooks read side by side
+    cmd = [sys.executable, str(ROOT / "book" / "build.py"), "build", str(ROOT),
+           "--path-output", str(out), "-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, "strict book build failed:\n" + (proc.stdout + proc.stderr)[-6000:]
     return out / "_build" / "html"

@@ -10,6 +10,8 @@
    small stylesheet ``sac-lit.css`` that lets an 80-character code line fit its box.
 3. Removes the inline scripts Sphinx adds twice, which made every page throw
    ``Identifier 'THEBE_JS_URL' has already been declared`` (see ``_dedupe_js_files``).
+4. Declares three extensions safe for parallel reading (they do not say), so that ``book/build.py``
+   executes the notebooks side by side.
 """
 from __future__ import annotations
 
@@ -99,8 +101,21 @@ def _dedupe_js_files(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
+# Extensions that leave Sphinx's parallel reading undeclared, so that Sphinx reads serially. Each only
+# adds static files or works after reading (multitoc numbering renumbers the merged table of contents;
+# the LaTeX one acts on LaTeX builds), so they are safe to read in parallel (book/build.py).
+PARALLEL_SAFE = ("sphinx_multitoc_numbering", "sphinx-mathjax-offline", "sphinx_jupyterbook_latex")
+
+
+def _declare_parallel_safe(app) -> None:
+    for name in PARALLEL_SAFE:
+        if name in app.extensions:
+            app.extensions[name].parallel_read_safe = True
+
+
 def setup(app):
     os.environ["SAC_LIT_BOOK"] = "1"
+    app.connect("builder-inited", _declare_parallel_safe)
     app.connect("config-inited", _add_vega_bundle)
     app.connect("html-page-context", _dedupe_js_files, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
