@@ -7,7 +7,9 @@ that tree and from this one, each in a fresh process with the same threads
 (PYTHONPATH puts the tree's own `sac_lit` first; each process prints which
 one it imported, and has its own torch.compile cache). Each run reports
 `train_sps` in its summary.json: steps per second after the warm-up, every
-step acting, simulating, storing and doing one update. The ratio after /
+step acting, simulating, storing and doing one update. With --compile the
+script also reports the speed without the first, compiling update
+(`compile_seconds` taken out of `train_seconds`). The ratio after /
 before is taken within each pair, so a change in
 the machine's load hits both, and the median over the pairs is printed.
 
@@ -74,9 +76,15 @@ def one_run(tree: Path, args, run_dir: Path) -> float:
         sys.exit(f"run from {tree} failed:\n{proc.stderr[-2000:]}")
     if not imported[0].endswith(str(tree / "sac_lit" / "__init__.py")):
         sys.exit(f"expected sac_lit from {tree}, got: {imported[0]}")
-    sps = [json.loads(p.read_text())["train_sps"]
-           for p in sorted(run_dir.rglob("summary.json"))]
-    return sum(sps)                 # --seeds: every seed's steps per second
+    summaries = [json.loads(p.read_text())
+                 for p in sorted(run_dir.rglob("summary.json"))]
+    sps = sum(s["train_sps"] for s in summaries)  # --seeds: every seed's
+    # without the first, compiling update (--compile): steps per second once
+    # compiled; the same as sps when nothing was compiled
+    steady = sum(s["train_steps"] / (s["train_seconds"]
+                                     - (s.get("compile_seconds") or 0.0))
+                 for s in summaries)
+    return sps, steady
 
 
 def main(argv=None) -> int:
@@ -95,12 +103,15 @@ def main(argv=None) -> int:
         try:
             trees = {"before": old, "after": ROOT}
             sps = {"before": [], "after": []}
+            steady = {"before": [], "after": []}
             for i in range(args.pairs):
                 order = ("before", "after") if i % 2 == 0 else ("after",
                                                                 "before")
                 for which in order:
                     run_dir = Path(tmp) / f"{which}_{i}"
-                    sps[which].append(one_run(trees[which], args, run_dir))
+                    run_sps, run_steady = one_run(trees[which], args, run_dir)
+                    sps[which].append(run_sps)
+                    steady[which].append(run_steady)
                 ratio = sps["after"][-1] / sps["before"][-1]
                 print(f"pair {i + 1}: before {sps['before'][-1]:7.1f} steps/s,"
                       f" after {sps['after'][-1]:7.1f} ({ratio:.3f})",
@@ -111,10 +122,18 @@ def main(argv=None) -> int:
     ratios = [a / b for a, b in zip(sps["after"], sps["before"])]
     median = statistics.median(ratios)
     print(f"after / before, median of {len(ratios)} pairs: {median:.3f}")
+    steady_ratios = [a / b for a, b in zip(steady["after"], steady["before"])]
+    if steady_ratios != ratios:                   # something was compiled
+        print("without the compiling update: "
+              + ", ".join(f"{r:.3f}" for r in steady_ratios)
+              + f"; median {statistics.median(steady_ratios):.3f}")
     write_result({"env": args.env, "steps": args.steps, "flags": args.flags,
                   "before_commit": before_commit,
                   "train_sps": sps, "ratio_per_pair": ratios,
-                  "median_ratio": median, "provenance": provenance()},
+                  "median_ratio": median,
+                  "steady_sps": steady, "steady_ratio_per_pair": steady_ratios,
+                  "steady_median_ratio": statistics.median(steady_ratios),
+                  "provenance": provenance()},
                  ROOT / "benchmarks" / "results" / "before_after"
                  / f"{name}.json")
     return 0
