@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install book book-quick lab test test-fast export strip chromium clean
+.PHONY: install book book-quick lab test test-fast export strip chromium gl clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,16 +37,22 @@ chromium:
 	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+## EGL and Mesa's software renderer: MuJoCo's videos on a machine without a display (chapter 18).
+gl:
+	@test -e /usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0 -o -e /usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0 || \
+	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q libegl1 libegl-mesa0 libgl1-mesa-dri; }
+
 ## Everything: unit tests, notebook/package sync, notebook checkpoints (nbval), strict book build and
 ## browser tests. Quick mode, two workers; each notebook stays on one worker (--dist loadscope).
 ## pytest's exit status 5 means "no tests collected"; report it instead of failing on it.
-test: $(STAMP) chromium
+test: $(STAMP) chromium gl
 	SAC_LIT_QUICK=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
 	  --nbval-lax --nbval-current-env $(PYTEST_ARGS) tests notebooks; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
 ## Without the book build and browser (a quicker loop while writing a chapter).
-test-fast: $(STAMP)
+test-fast: $(STAMP) gl
 	SAC_LIT_QUICK=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope \
 	  --nbval-lax --nbval-current-env --ignore=tests/test_book.py $(PYTEST_ARGS) tests notebooks
 

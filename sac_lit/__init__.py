@@ -21,6 +21,7 @@ from .train import Checkpoints, MetricsFiles, RunDir, train
 from .sweep import sweep
 from .seeds import BatchedSAC
 from .compiled import CompiledUpdate, compiled
+from .custom import BestModel, EarlyStop, EnvSpec, TensorBoard, export_policy, record_video
 
 __all__ = [
     # the pieces of SAC (chapters 1-8)
@@ -35,4 +36,6 @@ __all__ = [
     "train",
     # many runs (chapters 14, 16) and a faster update (chapter 17)
     "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
+    # your own problem, deployment, logging (chapter 18); SAC.predict is a method
+    "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
 ]

@@ -217,10 +217,12 @@ def save(self: SAC, path) -> Path:
 @patch(cls_method=True)
 def load(cls: SAC, path, device="cpu") -> SAC:
     "The agent in a checkpoint file or run directory (weights_only)."
-    state = load_checkpoint(path, device)["agent"]
+    checkpoint = load_checkpoint(path, device)
+    state = checkpoint["agent"]
     agent = cls(state["obs_dim"], state["act_dim"],
                 SACConfig(**state["config"]), device)
     agent.load_state_dict(state)
+    agent.policy_io = checkpoint.get("policy")  # env units: chapter 18
     return agent
 
 # %% ../notebooks/09_sac_agent.ipynb #9a000013

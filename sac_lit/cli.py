@@ -18,8 +18,9 @@ import torch
 
 from .agent import (SAC, CheckpointError, SACConfig,
                            checkpoint_path, load_checkpoint)
-from .loop import (EVAL_SEED, RunConfig, TrainingDiverged, evaluate,
-                          make_env)
+from .custom import load_normalizer_state, saved_env
+from .loop import (EVAL_SEED, RunConfig, TrainingDiverged, env_name,
+                          evaluate, make_env)
 from .train import RunDir, changed_settings, seed_dir, train
 
 # %% auto #0
@@ -95,7 +96,6 @@ class Command(typing.NamedTuple):
 
 
 COMMANDS: dict[str, Command] = {}   # train, eval; later chapters add more
-TRAIN_OPTIONS: dict = {}            # name: (add(parser), apply(args, plan))
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -118,6 +118,9 @@ def pick_device(name: str) -> str:
         raise UsageError("--device cuda: no CUDA device is available here "
                          "(use --device cpu or auto)")
     return name
+
+# %% ../notebooks/12_command_line.ipynb #1cd192e2
+TRAIN_OPTIONS: dict = {}     # chapters 16, 17: name: (add(parser), apply)
 
 # %% ../notebooks/12_command_line.ipynb #75a437e6
 def add_train(sub) -> Parser:
@@ -200,7 +203,7 @@ def resume_states(args, plan) -> dict:
         raise UsageError(f"the runs in {plan['out']} differ in environment "
                          "or hyper-parameters: resume them one by one")
     first = states[0]
-    plan["env_id"] = first["env_id"]
+    plan["env_id"] = saved_env(first)        # its EnvSpec (chapter 18)
     if isinstance(plan["seed"], int):
         plan["seed"] = first["seed"]
     return {SACConfig: first["agent"]["config"],
@@ -222,7 +225,7 @@ def open_env(env_id: str):
     except ImportError as err:           # the module of 'module:Env-v0'
         raise UsageError(f"{env_id}: {err}") from None
 
-# %% ../notebooks/12_command_line.ipynb #c1100018
+# %% ../notebooks/12_command_line.ipynb #f7639f7f
 def jsonl_to_csv(src: Path, dst: Path) -> None:
     "metrics.jsonl as a CSV table: one column per key, lists space-joined."
     rows = [json.loads(line) for line in src.read_text().splitlines()]
@@ -233,7 +236,7 @@ def jsonl_to_csv(src: Path, dst: Path) -> None:
         writer.writeheader()
         writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
 
-
+# %% ../notebooks/12_command_line.ipynb #c1100018
 def run_train(args, plan: dict) -> int:
     "Train; one line per run. 1 if it diverged, 130 on Ctrl-C."
     dirs = [d.path for d in run_dirs(plan)]
@@ -277,7 +280,7 @@ def interrupted(run_dir: Path, plan: dict) -> int:
     print(message, file=sys.stderr)
     return 130
 
-# %% ../notebooks/12_command_line.ipynb #c1100020
+# %% ../notebooks/12_command_line.ipynb #eeb0c05d
 def add_eval(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a run's policy")
     e.add_argument("run", metavar="DIR", help="run directory or checkpoint")
@@ -293,6 +296,17 @@ def add_eval(sub) -> None:
                    help="print one JSON object")
 
 
+def saved_env_id(path):
+    "The env a checkpoint records (chapter 18), or config.json's beside it."
+    state = load_checkpoint(path)
+    if "env_id" in state:                    # a run's checkpoint or best.pt
+        return saved_env(state)
+    config = checkpoint_path(path).parent / "config.json"
+    if not config.is_file():
+        raise UsageError(f"no {config} names the environment: pass --env")
+    return json.loads(config.read_text())["env_id"]
+
+# %% ../notebooks/12_command_line.ipynb #c1100020
 def check_eval(args) -> dict:
     "Load the agent and make its environment; nothing is written."
     if args.episodes < 1:
@@ -300,23 +314,18 @@ def check_eval(args) -> dict:
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     agent = SAC.load(args.run, pick_device(args.device))   # weights_only
-    env_id = args.env or saved_env_id(args.run)
-    env, action_map = open_env(env_id)
+    env_fn = args.env or saved_env_id(args.run)
+    env, action_map = open_env(env_fn)
     if (env.observation_space.shape, env.action_space.shape) != (
             (agent.obs_dim,), (agent.act_dim,)):
         env.close()
-        raise UsageError(f"the checkpoint's agent does not fit {env_id}")
-    return dict(agent=agent, env=env, action_map=action_map, env_id=env_id)
+        raise UsageError(f"the checkpoint's agent does not fit {env_fn}")
+    norm = (agent.policy_io or {}).get("obs_norm")    # chapter 18
+    load_normalizer_state(env, norm, frozen=True)
+    return dict(agent=agent, env=env, action_map=action_map,
+                env_id=env_name(env_fn), env_fn=env_fn)
 
 # %% ../notebooks/12_command_line.ipynb #e81e2339
-def saved_env_id(path) -> str:
-    "The env id in the config.json beside a checkpoint."
-    config = checkpoint_path(path).parent / "config.json"
-    if not config.is_file():
-        raise UsageError(f"no {config} names the environment: pass --env")
-    return json.loads(config.read_text())["env_id"]
-
-
 def run_eval(args, plan: dict) -> int:
     "The mean policy's returns, as a line or as one JSON object."
     out = evaluate(plan["agent"], plan["env"], plan["action_map"],
@@ -544,3 +553,142 @@ def apply_compile(args, plan: dict) -> None:
 
 
 TRAIN_OPTIONS["compile"] = (add_compile, apply_compile)
+
+# %% ../notebooks/18_your_own_problem.ipynb #18a00042
+import importlib
+import os
+
+from sac_lit.custom import (FORMATS, EarlyStop, EnvSpec, TensorBoard,
+                            export_policy, record_video)
+
+
+def add_env_options(t) -> None:
+    g = t.add_argument_group("your own environment, logging (chapter 18)")
+    g.add_argument("--env-kwargs", metavar="JSON",
+                   help='keyword arguments of gym.make or the factory, '
+                        'e.g. \'{"g": 9.81}\'')
+    g.add_argument("--import", dest="imports", action="append", default=[],
+                   metavar="MODULE", help="import MODULE first (it registers "
+                   "environments); or write --env MODULE:ID")
+    g.add_argument("--normalize-obs", action="store_true",
+                   help="normalise observations by their running mean and "
+                        "variance (saved with the model)")
+    g.add_argument("--max-episode-steps", type=int, metavar="N",
+                   help="a time limit, for environments without one")
+    g.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard scalars to DIR")
+    g.add_argument("--stop-at", type=float, metavar="RETURN",
+                   help="stop once the evaluation return reaches RETURN")
+
+
+def apply_env_options(args, plan: dict) -> None:
+    "The env as an EnvSpec; modules imported; TensorBoard and early stop."
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise UsageError(f"--import {module}: {err}") from None
+    try:
+        kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--env-kwargs is not valid JSON: {err}") from None
+    if not isinstance(kwargs, dict):
+        raise UsageError("--env-kwargs must be a JSON object, e.g. "
+                         "'{\"g\": 9.81}'")
+    if args.max_episode_steps is not None and args.max_episode_steps < 1:
+        raise UsageError("--max-episode-steps must be >= 1")
+    if args.resume and (kwargs or args.normalize_obs
+                        or args.max_episode_steps):
+        raise UsageError("the environment cannot change on --resume")
+    if args.env is not None and not args.resume:
+        plan["env_id"] = EnvSpec(args.env, kwargs, args.normalize_obs,
+                                 args.max_episode_steps)
+    dirs = [d.path for d in run_dirs(plan)]
+    logs = Path(args.tensorboard) if args.tensorboard else None
+    plan["callbacks"] = [
+        *([TensorBoard([logs] if len(dirs) == 1 else
+                       [logs / d.name for d in dirs])] if logs else []),
+        *([EarlyStop(args.stop_at)] if args.stop_at is not None else [])]
+
+
+TRAIN_OPTIONS["env"] = (add_env_options, apply_env_options)
+
+# %% ../notebooks/18_your_own_problem.ipynb #18a00043
+def add_export(sub) -> None:
+    e = sub.add_parser("export", help="write a run's policy for deployment")
+    e.add_argument("run", metavar="RUN",
+                   help="run directory, its checkpoint.pt or its best.pt")
+    e.add_argument("--format", default="torchscript", choices=FORMATS,
+                   help="torchscript (torch.jit.load) or onnx (onnxruntime)")
+    e.add_argument("--out", required=True, metavar="FILE",
+                   help="the file to write")
+
+
+def writable(path: Path) -> Path:
+    "A file path whose folder exists and can be written; else UsageError."
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: "
+                         + ("a directory" if path.is_dir() else
+                            f"{folder} is not a writable directory"))
+    return path
+
+
+def check_export(args) -> dict:
+    agent = SAC.load(args.run)                         # weights_only
+    if getattr(agent, "policy_io", None) is None:
+        raise UsageError(f"{args.run} holds no action map: export a run's "
+                         "checkpoint.pt or best.pt")
+    return dict(agent=agent, out=writable(Path(args.out)))
+
+
+def run_export(args, plan: dict) -> int:
+    path = export_policy(plan["agent"], plan["out"], args.format)
+    agent = plan["agent"]
+    print(f"wrote {path} ({args.format}): obs [N, {agent.obs_dim}] -> "
+          f"action [N, {agent.act_dim}] in the environment's units")
+    return 0
+
+
+COMMANDS["export"] = Command(add_export, check_export, run_export)
+
+# %% ../notebooks/18_your_own_problem.ipynb #18a00044
+def add_eval_video(sub) -> None:
+    "Chapter 12's eval, with --video."
+    add_eval(sub)
+    e = sub.choices["eval"]
+    e.add_argument("--video", metavar="FILE",
+                   help="also film deterministic episodes (.mp4 or .gif)")
+    e.add_argument("--video-episodes", type=int, default=1, metavar="K",
+                   help="episodes in the video (default 1)")
+
+
+def check_eval_video(args) -> dict:
+    plan = check_eval(args)
+    if args.video is None:
+        return plan
+    path, env = writable(Path(args.video)), plan["env"]
+    if path.suffix not in (".mp4", ".gif"):
+        raise UsageError(f"--video {path}: the file must end in .mp4 or .gif")
+    if "rgb_array" not in env.metadata.get("render_modes", []):
+        raise UsageError(f"--video: {plan['env_id']} cannot render "
+                         "rgb_array frames")
+    if plan["agent"].policy_io is None:
+        raise UsageError(f"--video: {args.run} holds no action map")
+    if args.video_episodes < 1:
+        raise UsageError("--video-episodes must be >= 1")
+    return plan
+
+
+def run_eval_video(args, plan: dict) -> int:
+    code = run_eval(args, plan)
+    if args.video:
+        clip = record_video(plan["agent"], plan["env_fn"], args.video,
+                            args.video_episodes, args.seed)
+        height, width = clip["size"]
+        print(f"wrote {args.video}: {clip['frames']} frames of "
+              f"{width}x{height}")
+    return code
+
+
+COMMANDS["eval"] = Command(add_eval_video, check_eval_video, run_eval_video)

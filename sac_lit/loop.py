@@ -3,6 +3,7 @@
 # %% ../notebooks/10_training_loop.ipynb #10a00005
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -21,8 +22,9 @@ from .policy import ActionMap
 from .utils import route_mujoco_warnings
 
 # %% auto #0
-__all__ = ['LOSSES', 'EVAL_SEED', 'RunConfig', 'make_env', 'Run', 'TrainingDiverged', 'first_non_finite', 'EpisodeMetrics',
-           'Callback', 'Trainer', 'evaluate', 'Evaluation', 'ProgressBar', 'Divergence']
+__all__ = ['LOSSES', 'EVAL_SEED', 'RunConfig', 'make_env', 'env_name', 'find_wrapper', 'copy_normalizer', 'Run',
+           'TrainingDiverged', 'first_non_finite', 'EpisodeMetrics', 'Callback', 'Trainer', 'evaluate', 'Evaluation',
+           'ProgressBar', 'Divergence']
 
 # %% ../notebooks/10_training_loop.ipynb #3824519b
 @dataclasses.dataclass
@@ -48,23 +50,53 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 # %% ../notebooks/10_training_loop.ipynb #10a00006
-def make_env(env_id: str) -> tuple[gym.Env, ActionMap]:
-    "gym.make with one-line errors; the action space must be a bounded Box."
+def make_env(env) -> tuple[gym.Env, ActionMap]:
+    """A new env from a gymnasium id, or from a factory (a callable that
+    returns one, chapter 18), with one-line errors: the action space must be
+    a bounded Box, and an episode must end (a time limit)."""
     route_mujoco_warnings()                  # no compiler notices (ch. 90)
+    name = env_name(env)
     try:
-        env = gym.make(env_id)
+        env = env() if callable(env) else gym.make(env)
     except gym.error.Error as err:
-        raise ValueError(f"unknown environment {env_id!r}: {err}") from None
+        raise ValueError(f"unknown environment {name!r}: {err}") from None
+    space = env.observation_space
     try:
         action_map = ActionMap.from_space(env.action_space)
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError("observations must be a flat Box")
+        if find_wrapper(env, gym.wrappers.TimeLimit) is None:
+            raise ValueError("no time limit, so an episode may never end: "
+                             "give it one (--max-episode-steps N)")
     except ValueError as err:
         env.close()
-        raise ValueError(f"{env_id}: {err}") from None
-    space = env.observation_space
-    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-        env.close()
-        raise ValueError(f"{env_id}: observations must be a flat Box")
+        raise ValueError(f"{name}: {err}") from None
     return env, action_map
+
+
+def env_name(env) -> str:
+    "An id as it is; a factory by its `name`, else as 'module:qualname'."
+    if isinstance(env, str):
+        return env
+    return getattr(env, "name", None) or f"{env.__module__}:{env.__qualname__}"
+
+
+def find_wrapper(env: gym.Env, kind: type):
+    "The wrapper of type `kind` in env's chain of wrappers, or None."
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, kind):
+            return env
+        env = env.env
+    return None
+
+
+def copy_normalizer(source: gym.Env, target: gym.Env) -> None:
+    "Chapter 18: target's observation statistics := source's, frozen."
+    kind = gym.wrappers.NormalizeObservation
+    src, dst = find_wrapper(source, kind), find_wrapper(target, kind)
+    if src is not None and dst is not None:
+        dst.obs_rms = copy.deepcopy(src.obs_rms)
+        dst.update_running_mean = False
 
 # %% ../notebooks/10_training_loop.ipynb #d2bc29e6
 class Run:
@@ -72,9 +104,9 @@ class Run:
     current observation s, and its counters. `seed` fixes the start states,
     the warm-up actions and the minibatches."""
 
-    def __init__(self, env_id: str, seed: int, buffer_size: int):
-        self.env, self.action_map = make_env(env_id)
-        self.env_id, self.seed = env_id, seed
+    def __init__(self, env, seed: int, buffer_size: int):
+        self.env, self.action_map = make_env(env)     # an id or a factory
+        self.env_fn, self.env_id, self.seed = env, env_name(env), seed
         self.obs, _ = self.env.reset(seed=seed)    # the env's own generator
         self.env.action_space.seed(seed)           # warm-up actions
         self.obs_dim = self.env.observation_space.shape[0]
@@ -113,6 +145,7 @@ def end_episode(self: Run) -> dict:
     self.episode += 1
     self.episode_return, self.episode_length = 0.0, 0
     self.episode_saturated = 0
+    self.before_reset = self.env.unwrapped.np_random.bit_generator.state
     self.obs, _ = self.env.reset()             # continues the env's RNG
     return row
 
@@ -342,7 +375,7 @@ class Evaluation(Callback):
         self.every, self.episodes = every, episodes
 
     def on_start(self, trainer):
-        self.envs = [make_env(run.env_id)[0] for run in trainer.runs]
+        self.envs = [make_env(run.env_fn)[0] for run in trainer.runs]
 
     def on_step(self, trainer):
         if self.every and trainer.step % self.every == 0:
@@ -363,6 +396,7 @@ def evaluate(self: Evaluation, trainer) -> None:
     "One row per run: the mean return and its spread, and the probes."
     tic, agents = time.perf_counter(), trainer.learner.agents
     for k, (run, env) in enumerate(zip(trainer.runs, self.envs)):
+        copy_normalizer(run.env, env)         # chapter 18: frozen statistics
         out = evaluate(agents[k], env, run.action_map, self.episodes)
         returns = np.array(out["returns"])
         trainer.log(k, {

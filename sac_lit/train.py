@@ -15,12 +15,15 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .agent import (SAC, SACConfig, checkpoint_path, load_checkpoint,
-                           save_atomic, write_atomic)
+from .agent import (CHECKPOINT, SAC, SACConfig, checkpoint_path,
+                           load_checkpoint, save_atomic, write_atomic)
 from .checks import check_positive_int
+from .custom import (BEST, BestModel, EnvSpec, load_normalizer_state,
+                            normalizer_state, policy_io, saved_env)
 from .loop import (Callback, Divergence, EpisodeMetrics, Evaluation,
                           ProgressBar, Run, RunConfig, Trainer,
-                          TrainingDiverged, first_non_finite)
+                          TrainingDiverged, env_name, find_wrapper,
+                          first_non_finite)
 
 # %% auto #0
 __all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_state', 'write_json', 'RunDirError', 'RunDir',
@@ -30,11 +33,7 @@ __all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_stat
 # %% ../notebooks/11_runs.ipynb #32facc40
 def time_limit(env: gym.Env):
     "The TimeLimit wrapper in `env`'s chain of wrappers, or None."
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, gym.wrappers.TimeLimit):
-            return env
-        env = env.env
-    return None
+    return find_wrapper(env, gym.wrappers.TimeLimit)
 
 
 def env_state(env: gym.Env) -> dict:
@@ -48,11 +47,14 @@ def env_state(env: gym.Env) -> dict:
         sim = {"mujoco": torch.from_numpy(x)}
     elif isinstance(getattr(u, "state", None), np.ndarray):  # classic control
         sim = {"state": torch.from_numpy(u.state.copy())}
+    elif callable(getattr(u, "get_state", None)):            # yours: ch. 18
+        sim = {"custom": u.get_state()}
     limit = time_limit(env)
     return {"sim": sim,
             "elapsed_steps": None if limit is None else limit._elapsed_steps,
             "np_random": u.np_random.bit_generator.state,
-            "action_space": env.action_space.np_random.bit_generator.state}
+            "action_space": env.action_space.np_random.bit_generator.state,
+            "obs_norm": normalizer_state(env)}                  # chapter 18
 
 # %% ../notebooks/11_runs.ipynb #5fb4f149
 def set_env_state(env: gym.Env, state: dict) -> None:
@@ -63,12 +65,15 @@ def set_env_state(env: gym.Env, state: dict) -> None:
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         mujoco.mj_setState(u.model, u.data, sim["mujoco"].numpy(), spec)
         mujoco.mj_forward(u.model, u.data)
+    elif sim is not None and "custom" in sim:
+        u.set_state(sim["custom"])
     elif sim is not None:
         u.state = sim["state"].numpy().copy()
     if state["elapsed_steps"] is not None:
         time_limit(env)._elapsed_steps = state["elapsed_steps"]
     u.np_random.bit_generator.state = state["np_random"]
     env.action_space.np_random.bit_generator.state = state["action_space"]
+    load_normalizer_state(env, state.get("obs_norm"))
 
 # %% ../notebooks/11_runs.ipynb #224dc47f
 COUNTERS = ("step", "episode", "episode_return", "episode_length",
@@ -81,14 +86,20 @@ def state_dict(self: Run) -> dict:
     return {"env_id": self.env_id, "seed": self.seed,
             "buffer": self.buffer.state_dict(), "env": env_state(self.env),
             "obs": torch.from_numpy(np.asarray(self.obs)),
+            "before_reset": getattr(self, "before_reset", None),
             **{k: getattr(self, k) for k in COUNTERS}}
 
 
 @patch
 def load_state_dict(self: Run, state: dict) -> None:
     self.buffer.load_state_dict(state["buffer"])
+    if state["env"]["sim"] is None and state.get("before_reset"):
+        u = self.env.unwrapped        # state unknown, an episode's start:
+        u.np_random.bit_generator.state = state["before_reset"]
+        self.env.reset()              # the same reset again (chapter 18)
     set_env_state(self.env, state["env"])
     self.obs = state["obs"].numpy().copy()
+    self.before_reset = state.get("before_reset")
     for k in COUNTERS:
         setattr(self, k, state[k])
 
@@ -109,12 +120,14 @@ def load_state_dict(self: EpisodeMetrics, k: int, state: dict) -> None:
         self.sums[k] = state["sums"]
     self.counts[k] = state["count"]
 
-
+# %% ../notebooks/11_runs.ipynb #deba106a
 @patch
 def state_dict(self: Trainer, k: int) -> dict:
     "Run k's checkpoint: its agent, its run, the loop's and callbacks' state."
-    return {"step": self.step, "env_id": self.runs[k].env_id,
-            "seed": self.runs[k].seed,
+    run = self.runs[k]
+    return {"step": self.step, "env_id": run.env_id, "seed": run.seed,
+            "env_spec": EnvSpec.of(run.env_fn).to_dict(),      # chapter 18
+            "policy": policy_io(run.env, run.action_map),       # chapter 18
             "agent": self.learner.agents[k].state_dict(),
             "run": self.runs[k].state_dict(),
             "run_config": self.config.to_dict(),
@@ -164,6 +177,7 @@ def check_resume(self: RunDir, steps: int, env_id=None, seed=None,
                  run_config: RunConfig | None = None) -> dict:
     "The run's checkpoint, if it can go on as asked; RunDirError if not."
     state = load_checkpoint(self.path)       # CheckpointError if unusable
+    env_id = None if env_id is None else env_name(env_id)
     if (env_id not in (None, state["env_id"])
             or seed not in (None, state["seed"])):
         raise RunDirError(f"{self.path} is a run of {state['env_id']} with "
@@ -174,6 +188,13 @@ def check_resume(self: RunDir, steps: int, env_id=None, seed=None,
     if steps < state["step"]:
         raise RunDirError(f"{self.path} is at step {state['step']}: the "
                           "steps asked for must be >= that")
+    run = state["run"]
+    if run["env"]["sim"] is None and run["episode_length"] > 0:
+        raise RunDirError(
+            f"{self.path} stopped mid-episode (step {state['step']}) and "
+            f"{state['env_id']}'s state cannot be saved, so the episode "
+            "cannot go on exactly: give the env get_state() and "
+            "set_state(state) (chapter 18), or stop at an episode's end")
     return state
 
 
@@ -186,7 +207,7 @@ def changed_settings(state: dict, config=None, run_config=None) -> list:
             if k not in RunConfig.CADENCE and v != theirs.get(k)]
 
 # %% ../notebooks/11_runs.ipynb #f3f560b0
-NEW_RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv")
+NEW_RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", BEST)
 
 
 @patch
@@ -215,7 +236,7 @@ def clear_unsaved(self: RunDir) -> None:
     for name in NEW_RUN_FILES:
         (self.path / name).unlink(missing_ok=True)
 
-# %% ../notebooks/11_runs.ipynb #92d8a9c3
+
 @patch
 def finished(self: RunDir, steps: int) -> bool:
     "Its summary says the run reached `steps`."
@@ -223,7 +244,7 @@ def finished(self: RunDir, steps: int) -> bool:
     return summary.is_file() and json.loads(
         summary.read_text()).get("steps") == steps
 
-
+# %% ../notebooks/11_runs.ipynb #92d8a9c3
 @patch
 def create(self: RunDir, env_id, seed, config, run_config) -> None:
     "A new run's directory, its config.json and an empty metrics.jsonl."
@@ -234,7 +255,9 @@ def create(self: RunDir, env_id, seed, config, run_config) -> None:
 
 @patch
 def write_config(self: RunDir, env_id, seed, config, run_config) -> None:
-    write_json({"env_id": env_id, "seed": seed, "config": config.to_dict(),
+    write_json({"env_id": env_name(env_id), "seed": seed,
+                "env_spec": EnvSpec.of(env_id).to_dict(),
+                "config": config.to_dict(),
                 "run_config": run_config.to_dict()},
                self.path / "config.json")
 
@@ -265,7 +288,7 @@ class Checkpoints(Callback):
     "Each run's checkpoint: every `every` steps, at the end, and on Ctrl-C."
 
     def __init__(self, dirs: list[Path], every: int):
-        self.paths = [checkpoint_path(Path(d)) for d in dirs]
+        self.paths = [Path(d) / CHECKPOINT for d in dirs]   # run dirs
         self.every, self.previous = every, None
         self.pressed = threading.Event()
 
@@ -321,7 +344,8 @@ def default_callbacks(dirs, run_config: RunConfig, progress) -> list:
     callbacks = [Divergence(), Evaluation(c.eval_every, c.eval_episodes)]
     if paths:
         callbacks += [MetricsFiles(paths),
-                      Checkpoints(paths, c.checkpoint_every)]
+                      Checkpoints(paths, c.checkpoint_every),
+                      BestModel(paths)]                 # chapter 18
     if progress:
         bar = progress if isinstance(progress, type) else tqdm
         callbacks.append(ProgressBar(bar))
@@ -332,8 +356,9 @@ def train(env_id: str, steps: int, seed=0, out=None,
           config: SACConfig | None = None,
           run_config: RunConfig | None = None, resume: bool = False,
           learner=None, callbacks=(), progress=True, device="cpu"):
-    """Train SAC on `env_id` up to `steps` environment steps in total; the
-    summary (one per seed for a list of seeds). See the text for the rest."""
+    """Train SAC on `env_id` (an id, or a factory such as chapter 18's
+    EnvSpec) up to `steps` environment steps in total; the summary (one per
+    seed for a list of seeds). See the text for the rest."""
     check_positive_int(steps=steps)
     seeds = check_seeds(seed)
     if resume and out is None:
@@ -346,18 +371,19 @@ def train(env_id: str, steps: int, seed=0, out=None,
     states = [d.check_resume(steps, env_id, s, config, run_config)
               if resume else d.check_new() for d, s in zip(dirs, seeds)]
     if resume:                        # the run's own settings, or cadence
+        env_id = env_id or saved_env(states[0])
         config = config or SACConfig(**states[0]["agent"]["config"])
         run_config = run_config or RunConfig(**states[0]["run_config"])
     config, run_config = config or SACConfig(), run_config or RunConfig()
     runs, agents = start_runs(env_id, seeds, config, device,
                               states or [None] * len(seeds))
-    for d, s in zip(dirs, seeds):            # every check has passed
-        (d.write_config if resume else d.create)(env_id, s, config,
-                                                 run_config)
     learn = learner(agents) if learner else agents[0]
     trainer = Trainer(runs, learn, run_config, [
         *default_callbacks(dirs, run_config, progress),
         *getattr(learn, "callbacks", ()), *callbacks])
+    for d, s in zip(dirs, seeds):            # every check has passed
+        (d.write_config if resume else d.create)(env_id, s, config,
+                                                 run_config)
     for k, state in enumerate(states if resume else []):
         trainer.load_state_dict(k, state)
     trainer.fit(steps)

@@ -21,6 +21,7 @@ PUBLIC = [
     "evaluate", "make_env", "TrainingDiverged", "RunDir", "MetricsFiles", "Checkpoints",
     "train",
     "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
+    "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
 ]
 
 

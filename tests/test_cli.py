@@ -357,7 +357,7 @@ def test_train_then_eval_json_as_real_processes(tmp_path):
     assert trained.stderr == "" and "300 steps done" in trained.stdout
     files = {p.name for p in run.iterdir()}
     assert files == {"config.json", "metrics.jsonl", "checkpoint.pt",
-                     "summary.json"}
+                     "best.pt", "summary.json"}
     config = json.loads((run / "config.json").read_text())
     assert (config["env_id"], config["seed"]) == ("Pendulum-v1", 3)
     assert config["config"]["hidden_sizes"] == [32, 32]

@@ -342,13 +342,15 @@ def test_no_updates_during_the_warm_up(tmp_path):
 def test_summary_and_run_directory(tmp_path):
     summary = run(tmp_path, 250, seed=0)
     files = sorted(os.listdir(tmp_path))
-    assert files == ["checkpoint.pt", "config.json", "metrics.jsonl", "summary.json"]
+    assert files == ["best.pt", "checkpoint.pt", "config.json", "metrics.jsonl", "summary.json"]
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert summary["train_steps"] == 250 - LOOP.learning_starts and summary["train_sps"] > 0
     assert summary["final_eval_step"] == 250 and summary["episodes"] == 1
     config = json.loads((tmp_path / "config.json").read_text())
     assert config == {"env_id": "Pendulum-v1", "seed": 0, "config": TINY.to_dict(),
-                      "run_config": LOOP.to_dict()}
+                      "run_config": LOOP.to_dict(),
+                      "env_spec": {"env": "Pendulum-v1", "kwargs": {}, "normalize_obs": False,
+                                   "max_episode_steps": None}}
 
 
 def test_a_run_touches_no_global_generator(tmp_path):
