@@ -114,6 +114,28 @@ def test_the_normaliser_learns_is_saved_and_is_frozen_in_evaluation(tmp_path):
     assert torch.equal(norm["mean"], other["mean"]) and norm["count"] == other["count"]
 
 
+def test_evaluation_uses_the_training_statistics_frozen():
+    from sac_lit.custom import normalizer
+    from sac_lit.loop import copy_normalizer
+    spec = EnvSpec("sac_lit/PointMass-v0", normalize_obs=True)
+    train_env, eval_env = spec(), spec()
+    train_env.reset(seed=0)
+    train_env.action_space.seed(0)
+    for _ in range(150):
+        train_env.step(train_env.action_space.sample())
+    copy_normalizer(train_env, eval_env)
+    stats = normalizer(train_env).obs_rms
+    mean, var, count = stats.mean.copy(), stats.var.copy(), stats.count
+    obs, _ = eval_env.reset(seed=1)
+    raw = eval_env.unwrapped.observation()
+    np.testing.assert_allclose(obs, (raw - mean) / np.sqrt(var + 1e-8), rtol=1e-5)
+    for _ in range(100):
+        eval_env.step(eval_env.action_space.sample())
+    frozen = normalizer(eval_env).obs_rms
+    assert np.array_equal(frozen.mean, mean) and frozen.count == count
+    assert normalizer(eval_env).obs_rms is not stats       # a copy, not the same object
+
+
 def test_resume_with_the_normaliser_is_bit_identical(tmp_path):
     spec = EnvSpec("sac_lit/PointMass-v0", normalize_obs=True)
     run(spec, tmp_path / "whole", 330)
@@ -279,4 +301,140 @@ def test_a_video_needs_rgb_array_frames(tmp_path):
     agent = SAC(6, 2, TINY)
     with pytest.raises(ValueError, match="rgb_array"):
         record_video(agent, EnvSpec(Blind, max_episode_steps=5), tmp_path / "v.mp4")
+    assert not (tmp_path / "v.mp4").exists()
+
+
+# -------------------------------------------------------------- the command line
+
+def cli(argv, capsys):
+    from sac_lit.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+QUICK = ["--learning-starts", 100, "--eval-every", 200, "--eval-episodes", 2,
+         "--hidden-sizes", "16,16", "--batch-size", 16, "--no-progress"]
+
+
+@pytest.fixture
+def tasks(tmp_path, monkeypatch):
+    "A module of the user's: a discrete factory, an unbounded one, one that cannot render."
+    (tmp_path / "user_tasks.py").write_text(textwrap.dedent("""
+        import gymnasium as gym
+        import numpy as np
+        from sac_lit.custom import PointMass
+
+        def discrete():
+            return gym.make("CartPole-v1")
+
+        def unbounded():
+            env = gym.wrappers.TimeLimit(PointMass(), 20)
+            env.action_space = gym.spaces.Box(-np.inf, np.inf, (2,))
+            return env
+
+        class Blind(PointMass):
+            metadata = {"render_modes": []}
+
+        def point(**kwargs):
+            return gym.wrappers.TimeLimit(PointMass(**kwargs), 50)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_the_command_line_trains_resumes_exports_and_films_your_env(tmp_path, tasks, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--env", "user_tasks:point", "--normalize-obs", "--steps", 300,
+            "--out", run, "--tensorboard", tmp_path / "tb", *QUICK]
+    code, out, err = cli(args, capsys)
+    assert code == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_spec"] == {"env": "user_tasks:point", "kwargs": {}, "normalize_obs": True,
+                                  "max_episode_steps": None}
+    assert any((tmp_path / "tb").iterdir())
+    code, out, err = cli(["train", "--out", run, "--steps", 420, "--resume", "--no-progress"],
+                         capsys)
+    assert code == 0, err
+    whole = tmp_path / "whole"
+    code, *_ = cli(["train", "--env", "user_tasks:point", "--normalize-obs", "--steps", 420,
+                    "--out", whole, *QUICK], capsys)
+    assert code == 0
+    assert deterministic_rows(run) == deterministic_rows(whole)
+    for fmt, name in (("torchscript", "p.pt"), ("onnx", "p.onnx")):
+        code, out, err = cli(["export", run / "best.pt", "--format", fmt, "--out",
+                              tmp_path / name], capsys)
+        assert code == 0 and "in the environment's units" in out, err
+    code, out, err = cli(["eval", run, "--episodes", 1, "--json", "--video",
+                          tmp_path / "v.gif"], capsys)
+    assert code == 0, err
+    assert json.loads(out.splitlines()[0])["env_id"] == "user_tasks:point"
+    assert "51 frames of 128x128" in out
+
+
+def test_env_kwargs_reach_the_env_and_the_time_limit_flag_works(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = cli(["train", "--env", "sac_lit.custom:PointMass", "--max-episode-steps", 40,
+                        "--steps", 120, "--out", run, *QUICK], capsys)
+    assert code == 0, err
+    episodes = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+                if r["kind"] == "episode"]
+    assert [r["length"] for r in episodes] == [40, 40, 40]
+    code, _, err = cli(["train", "--env", "Pendulum-v1", "--env-kwargs", '{"g": 3.7}',
+                        "--steps", 120, "--out", tmp_path / "mars", *QUICK], capsys)
+    assert code == 0, err
+    spec = json.loads((tmp_path / "mars" / "config.json").read_text())["env_spec"]
+    assert EnvSpec(**spec)().unwrapped.g == 3.7
+
+
+BAD = {
+    "invalid JSON": (["train", "--env", "Pendulum-v1", "--env-kwargs", "{g: 1}"], "not valid JSON"),
+    "JSON not an object": (["train", "--env", "Pendulum-v1", "--env-kwargs", "[1]"],
+                           "JSON object"),
+    "module does not import": (["train", "--env", "no_such_module_x:Env"], "cannot import"),
+    "--import fails": (["train", "--env", "Pendulum-v1", "--import", "no_such_module_x"],
+                       "--import no_such_module_x"),
+    "discrete factory": (["train", "--env", "user_tasks:discrete"], "Box action space"),
+    "unbounded factory": (["train", "--env", "user_tasks:unbounded"], "unbounded"),
+    "no time limit": (["train", "--env", "sac_lit.custom:PointMass"], "--max-episode-steps"),
+    "kwargs the env rejects": (["train", "--env", "Pendulum-v1", "--env-kwargs", '{"gg": 1}'],
+                               "gg"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(BAD))
+def test_bad_environment_input_is_one_line_and_writes_nothing(tmp_path, tasks, capsys, what):
+    argv, message = BAD[what]
+    code, out, err = cli(argv + ["--steps", 10, "--out", tmp_path / "x"], capsys)
+    assert code == 2, (what, err)
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "run"
+    train(EnvSpec("sac_lit/PointMass-v0", normalize_obs=True), 200, out=run, progress=False,
+          config=TINY, run_config=LOOP)
+    return run
+
+
+def test_bad_export_and_video_input_is_one_line_and_writes_nothing(tmp_path, tasks, cli_run,
+                                                                   capsys):
+    cases = {
+        "unknown format": ["export", cli_run, "--format", "pickle", "--out", tmp_path / "p"],
+        "unwritable output": ["export", cli_run, "--out", tmp_path / "no" / "such" / "p.pt"],
+        "output is a directory": ["export", cli_run, "--out", tmp_path],
+        "video suffix": ["eval", cli_run, "--video", tmp_path / "v.avi"],
+        "video folder missing": ["eval", cli_run, "--video", tmp_path / "no" / "v.mp4"],
+    }
+    for what, argv in cases.items():
+        code, out, err = cli(argv, capsys)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), (what, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user_tasks.py"]
+    blind = tmp_path / "blind"
+    train(EnvSpec("user_tasks:Blind", max_episode_steps=20), 60, out=blind, progress=False,
+          config=TINY, run_config=RunConfig(learning_starts=20, eval_every=60, eval_episodes=1))
+    code, out, err = cli(["eval", blind, "--video", tmp_path / "v.mp4"], capsys)
+    assert code == 2 and "cannot render rgb_array" in err and err.count("\n") == 1, err
     assert not (tmp_path / "v.mp4").exists()
