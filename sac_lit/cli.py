@@ -284,7 +284,7 @@ def interrupted(run_dir: Path, plan: dict) -> int:
 def add_eval(sub) -> None:
     e = sub.add_parser("eval", help="evaluate a run's policy")
     e.add_argument("run", metavar="DIR", help="run directory or checkpoint")
-    e.add_argument("--episodes", type=int, default=10, metavar="K",
+    e.add_argument("--episodes", type=int, default=10, metavar="E",
                    help="number of episodes (default 10)")
     e.add_argument("--seed", type=int, default=EVAL_SEED, metavar="S",
                    help=f"episode i starts from reset(seed=S + i) "
@@ -659,7 +659,7 @@ def add_eval_video(sub) -> None:
     e = sub.choices["eval"]
     e.add_argument("--video", metavar="FILE",
                    help="also film deterministic episodes (.mp4 or .gif)")
-    e.add_argument("--video-episodes", type=int, default=1, metavar="K",
+    e.add_argument("--video-episodes", type=int, default=1, metavar="E",
                    help="episodes in the video (default 1)")
 
 
