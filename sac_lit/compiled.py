@@ -30,14 +30,13 @@ def adam_tensors(opt: torch.optim.Adam) -> dict:
             or group["amsgrad"] or group["maximize"]):
         raise ValueError("adam_step_ is plain Adam with one param group")
     rows = []
-    for theta in group["params"]:
-        state = opt.state[theta]
+    for x in group["params"]:
+        state = opt.state[x]
         if not state:
-            state["step"] = torch.zeros((), device=theta.device)
-            state["exp_avg"] = torch.zeros_like(theta)
-            state["exp_avg_sq"] = torch.zeros_like(theta)
-        rows.append((theta, state["exp_avg"], state["exp_avg_sq"],
-                     state["step"]))
+            state["step"] = torch.zeros((), device=x.device)
+            state["exp_avg"] = torch.zeros_like(x)
+            state["exp_avg_sq"] = torch.zeros_like(x)
+        rows.append((x, state["exp_avg"], state["exp_avg_sq"], state["step"]))
     return {"rows": rows, "lr": group["lr"], "betas": group["betas"],
             "eps": group["eps"]}
 
@@ -49,12 +48,12 @@ def adam_step_(grads, rows, lr: float, betas=(0.9, 0.999),
         x ← x − lr · m̂ / (√v̂ + ε_Adam)
         with m̂ = m / (1 − β1^c),  v̂ = v / (1 − β2^c)"""
     beta1, beta2 = betas
-    for (theta, m, v, t), g in zip(rows, grads, strict=True):
-        t.add_(1)
+    for (x, m, v, c), g in zip(rows, grads, strict=True):
+        c.add_(1)
         m.lerp_(g, 1 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
-        theta.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+        m_hat, v_hat = m / (1 - beta1 ** c), v / (1 - beta2 ** c)
+        x.sub_(lr * m_hat / (v_hat.sqrt() + eps))
 
 # %% ../notebooks/17_compiled_update.ipynb #16a00011
 def functional_losses(agent: SAC):
@@ -91,7 +90,7 @@ def functional_update(agent: SAC):
     gradients from torch.func, Adam written out, nothing left to Python.
     The dicts θ, φ, φ_targ map parameter names to the agent's tensors,
     which the step changes in place."""
-    c = agent.config
+    config = agent.config
     pi, q, loss_q, loss_pi, loss_alpha = functional_losses(agent)
 
     def step(theta, phi, phi_targ, log_alpha, adam_theta, adam_phi,
@@ -103,7 +102,7 @@ def functional_update(agent: SAC):
         a_next, log_prob_next = pi(theta, s_next, xi_next)
         q1_targ, q2_targ = q(phi_targ, s_next, a_next)
         y = soft_q_target(r, d, q1_targ, q2_targ, log_prob_next,
-                          c.gamma, alpha)
+                          config.gamma, alpha)
         g_phi, (_, (L_q, q1, q2)) = grad_and_value(loss_q, has_aux=True)(
             phi, s, a, y)
         adam_step_(g_phi.values(), **adam_phi)
@@ -120,8 +119,8 @@ def functional_update(agent: SAC):
             adam_step_([g_alpha], **adam_alpha)
 
         # 4. Polyak step: φ_targ ← ρ φ_targ + (1 − ρ) φ
-        torch._foreach_lerp_(list(phi_targ.values()), list(phi.values()),
-                             1 - c.rho)
+        for x_targ, x in zip(phi_targ.values(), phi.values()):
+            x_targ.lerp_(x, 1 - config.rho)
         return update_metrics(L_q, L_pi, L_alpha, alpha, log_prob, q1, q2,
                               a_tilde)
 
@@ -181,15 +180,22 @@ def compiled(agents: list[SAC]) -> CompiledUpdate:
 
 # %% ../notebooks/17_compiled_update.ipynb #1e0d3cb6
 class CompileNotice(Callback):
-    "'compiling the update' on the bar until the first compiled update."
+    """'compiling the update' on the bar until the first compiled update;
+    then its time is added to the clock's compile_seconds (which a resumed
+    run's clock carries on, like train_seconds)."""
 
     def on_start(self, trainer):
+        self.pending = trainer.learner.compile_seconds is None
+        trainer.clock.setdefault("compile_seconds", 0.0)
         self.on_step(trainer)
 
     def on_step(self, trainer):
+        if not self.pending:
+            return
         seconds = trainer.learner.compile_seconds
-        if seconds is not None:                     # compiled: its time
-            trainer.clock["compile_seconds"] = seconds
+        if seconds is not None:                     # compiled: add its time
+            trainer.clock["compile_seconds"] += seconds
+            self.pending = False
         elif trainer.step >= trainer.config.learning_starts:
             for callback in trainer.callbacks:      # the next step compiles
                 if isinstance(callback, ProgressBar):

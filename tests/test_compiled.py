@@ -18,8 +18,8 @@ from sac_lit import SAC, SACConfig, train
 from sac_lit.agent import load_checkpoint
 from sac_lit.buffer import Batch
 from sac_lit.cli import main
-from sac_lit.compiled import (CompiledUpdate, adam_step_, adam_tensors, compiled,
-                              functional_update, step_arguments)
+from sac_lit.compiled import (CompileNotice, CompiledUpdate, adam_step_, adam_tensors,
+                              compiled, functional_update, step_arguments)
 from sac_lit.loop import RunConfig
 from sac_lit.seeds import BatchedSAC
 
@@ -266,6 +266,25 @@ def test_command_line_compile_with_seeds(tmp_path):
         summary = json.loads((tmp_path / "run" / f"seed_{s}" / "summary.json").read_text())
         assert summary["steps"] == 150 and summary["compile_seconds"] > 0
         assert summary["seeds_in_process"] == 2
+
+
+def test_compile_notice_adds_its_compile_to_a_resumed_clock():
+    from types import SimpleNamespace
+    learner = SimpleNamespace(compile_seconds=None)
+    trainer = SimpleNamespace(learner=learner, step=100, callbacks=[],
+                              config=RunConfig(learning_starts=100),
+                              clock={"train_seconds": 9.0, "compile_seconds": 3.0})
+    notice = CompileNotice()
+    notice.on_start(trainer)
+    notice.on_step(trainer)
+    assert trainer.clock["compile_seconds"] == 3.0     # not compiled yet
+    learner.compile_seconds = 2.0                       # the first update ran
+    for _ in range(3):
+        notice.on_step(trainer)
+    assert trainer.clock["compile_seconds"] == 5.0     # added once
+    trainer.clock = {"train_seconds": 0.0}              # a checkpoint without it
+    notice.on_start(trainer)                            # already compiled
+    assert trainer.clock["compile_seconds"] == 0.0
 
 
 def test_help_mentions_compile():
