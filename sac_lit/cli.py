@@ -580,7 +580,7 @@ def add_env_options(t) -> None:
     g.add_argument("--stop-at", type=float, metavar="RETURN",
                    help="stop once the evaluation return reaches RETURN")
 
-
+# %% ../notebooks/18_your_own_problem.ipynb #18a00045
 def apply_env_options(args, plan: dict) -> None:
     "The env as an EnvSpec; modules imported; TensorBoard and early stop."
     for module in args.imports:

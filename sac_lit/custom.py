@@ -66,13 +66,15 @@ class PointMass(gym.Env):
     def observation(self) -> np.ndarray:
         return np.concatenate([1000 * self.p, self.v, 1000 * self.g])
 
-    def render(self):
-        "The table from above: the goal green, the puck red (128 × 128)."
-        frame = np.full((128, 128, 3), 255, np.uint8)
-        for xy, colour in ((self.g, (40, 160, 40)), (self.p, (200, 40, 40))):
-            i, j = ((np.clip(xy, -2, 2) + 2) / 4 * 127).astype(int)
-            frame[max(j - 3, 0):j + 4, max(i - 3, 0):i + 4] = colour
-        return frame
+# %% ../notebooks/18_your_own_problem.ipynb #18a00004
+@patch
+def render(self: PointMass) -> np.ndarray:
+    "The table from above: the goal green, the puck red (128 × 128)."
+    frame = np.full((128, 128, 3), 255, np.uint8)
+    for xy, colour in ((self.g, (40, 160, 40)), (self.p, (200, 40, 40))):
+        i, j = ((np.clip(xy, -2, 2) + 2) / 4 * 127).astype(int)
+        frame[max(j - 3, 0):j + 4, max(i - 3, 0):i + 4] = colour
+    return frame
 
 
 if "sac_lit/PointMass-v0" not in gym.registry:
@@ -400,7 +402,7 @@ def record_video(agent: SAC, spec: EnvSpec, path, episodes: int = 1,
     return {"frames": len(frames), "size": frames[0].shape[:2],
             "returns": returns}
 
-
+# %% ../notebooks/18_your_own_problem.ipynb #18a00026
 def write_video(path: Path, frames: list, fps: float) -> None:
     "MP4 through imageio's ffmpeg, GIF through Pillow."
     import imageio.v3 as iio

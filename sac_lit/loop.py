@@ -73,7 +73,7 @@ def make_env(env) -> tuple[gym.Env, ActionMap]:
         raise ValueError(f"{name}: {err}") from None
     return env, action_map
 
-
+# %% ../notebooks/10_training_loop.ipynb #10a00046
 def env_name(env) -> str:
     "An id as it is; a factory by its `name`, else as 'module:qualname'."
     if isinstance(env, str):
