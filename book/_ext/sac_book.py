@@ -12,6 +12,8 @@
    ``Identifier 'THEBE_JS_URL' has already been declared`` (see ``_dedupe_js_files``).
 4. Declares three extensions safe for parallel reading (they do not say), so that ``book/build.py``
    executes the notebooks side by side.
+5. Publishing (``sac_publish.py``): repository links and launch buttons from the build's environment,
+   the execution cache's folder, and executed notebooks as the pages' downloads.
 """
 from __future__ import annotations
 
@@ -114,6 +116,8 @@ def _declare_parallel_safe(app) -> None:
 
 
 def setup(app):
+    import sac_publish  # beside this file: repository links, launch buttons, cache, downloads
+    sac_publish.setup(app)
     os.environ["SAC_LIT_BOOK"] = "1"
     app.connect("builder-inited", _declare_parallel_safe)
     app.connect("config-inited", _add_vega_bundle)
