@@ -21,7 +21,7 @@ from .policy import squash
 from .temperature import Temperature
 
 # %% auto #0
-__all__ = ['StackedLinear', 'stacked_mlp', 'StackedActor', 'StackedTwinQ', 'correspondence', 'tune_allocator', 'BatchedSAC']
+__all__ = ['StackedLinear', 'stacked_mlp', 'StackedActor', 'StackedTwinQ', 'correspondence', 'BatchedSAC', 'tune_allocator']
 
 # %% ../notebooks/16_many_seeds.ipynb #15a00005
 class StackedLinear(nn.Module):
@@ -114,19 +114,6 @@ def correspondence(batched, agents: list[SAC]):
         yield (batched.temperature.log_alpha, (k, 0), agent,
                agent.temperature.log_alpha, "alpha_opt", False)
 
-# %% ../notebooks/16_many_seeds.ipynb #15a00019
-def tune_allocator() -> bool:
-    """Ask glibc's malloc to keep freed memory instead of handing it back to
-    the kernel: a new [2K, 256, 256] tensor then reuses warm pages instead
-    of page-faulting fresh ones. Process-wide; False where it can't be set."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:                        # not glibc (macOS, musl, ...)
-        return False
-    trim, top_pad, mmap_threshold = -1, -2, -3      # mallopt's parameters
-    return all(libc.mallopt(p, v) == 1 for p, v in (
-        (mmap_threshold, 32 << 20), (trim, 1 << 30), (top_pad, 64 << 20)))
-
 # %% ../notebooks/16_many_seeds.ipynb #15a00013
 class BatchedSAC(SAC):
     """K SAC agents, one per seed, updated as one: chapter 9's `update` on
@@ -145,7 +132,7 @@ class BatchedSAC(SAC):
         self.config, self.obs_dim, self.act_dim = a.config, a.obs_dim, a.act_dim
         self.device, self.target_entropy = a.device, a.target_entropy  # H̄
         self._agents, self._stale = agents, False
-        if tune:                           # keep freed memory (above)
+        if tune:                           # keep freed memory (below)
             tune_allocator()
         k, dims, c = len(agents), (a.obs_dim, a.act_dim), a.config
         self.build(StackedActor(k, *dims, c.hidden_sizes),
@@ -219,3 +206,16 @@ def write_agents(self: BatchedSAC, agents: list[SAC]) -> None:
                 name: x.clone() if name == "step" else
                 (x[i].T if t else x[i]).clone()
                 for name, x in state.items()}
+
+# %% ../notebooks/16_many_seeds.ipynb #15a00019
+def tune_allocator() -> bool:
+    """Ask glibc's malloc to keep freed memory instead of handing it back to
+    the kernel: a new [2K, 256, 256] tensor then reuses warm pages instead
+    of page-faulting fresh ones. Process-wide; False where it can't be set."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:                        # not glibc (macOS, musl, ...)
+        return False
+    trim, top_pad, mmap_threshold = -1, -2, -3      # mallopt's parameters
+    return all(libc.mallopt(p, v) == 1 for p, v in (
+        (mmap_threshold, 32 << 20), (trim, 1 << 30), (top_pad, 64 << 20)))

@@ -26,9 +26,9 @@ from .loop import (Callback, Divergence, EpisodeMetrics, Evaluation,
                           first_non_finite)
 
 # %% auto #0
-__all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_state', 'write_json', 'RunDirError', 'RunDir',
-           'changed_settings', 'MetricsFiles', 'Checkpoints', 'seed_dir', 'check_seeds', 'default_callbacks', 'train',
-           'start_runs']
+__all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_state', 'write_json', 'RunDirError',
+           'changed_settings', 'refusal', 'RunDir', 'MetricsFiles', 'Checkpoints', 'seed_dir', 'check_seeds',
+           'default_callbacks', 'train', 'start_runs']
 
 # %% ../notebooks/11_runs.ipynb #32facc40
 def time_limit(env: gym.Env):
@@ -156,6 +156,30 @@ class RunDirError(ValueError):
     "A run directory cannot be used as asked."
 
 
+def changed_settings(state: dict, config=None, run_config=None) -> list:
+    "Settings asked for that differ from the run's own (cadence aside)."
+    saved = (state["agent"]["config"], state["run_config"])
+    asked = (config and config.to_dict(), run_config and run_config.to_dict())
+    return [k for mine, theirs in zip(asked, saved) if mine
+            for k, v in mine.items()
+            if k not in RunConfig.CADENCE and v != theirs.get(k)]
+
+
+def refusal(rule: str, path, state: dict, changed: list) -> RunDirError:
+    "The error for a resume that breaks `rule`, in words."
+    step, env_id = state["step"], state["env_id"]
+    return RunDirError({
+        "same run": f"{path} is a run of {env_id} with seed {state['seed']}",
+        "same settings": f"cannot change {', '.join(changed)} on resume",
+        "not past the steps": f"{path} is at step {step}: the steps asked "
+                              "for must be >= that",
+        "the episode can go on":
+            f"{path} stopped mid-episode (step {step}) and {env_id}'s "
+            "state cannot be saved, so the episode cannot go on exactly: "
+            "give the env get_state() and set_state(state) (chapter 18), "
+            "or stop at an episode's end"}[rule])
+
+# %% ../notebooks/11_runs.ipynb #7c8d7d17
 class RunDir:
     "A run's directory, and the rules for starting or continuing a run in it."
 
@@ -170,41 +194,24 @@ class RunDir:
                               "to continue the run in it, or choose "
                               "another --out")
 
-# %% ../notebooks/11_runs.ipynb #7c8d7d17
-@patch
-def check_resume(self: RunDir, steps: int, env_id=None, seed=None,
-                 config: SACConfig | None = None,
-                 run_config: RunConfig | None = None) -> dict:
-    "The run's checkpoint, if it can go on as asked; RunDirError if not."
-    state = load_checkpoint(self.path)       # CheckpointError if unusable
-    env_id = None if env_id is None else env_name(env_id)
-    if (env_id not in (None, state["env_id"])
-            or seed not in (None, state["seed"])):
-        raise RunDirError(f"{self.path} is a run of {state['env_id']} with "
-                          f"seed {state['seed']}")
-    changed = changed_settings(state, config, run_config)
-    if changed:
-        raise RunDirError(f"cannot change {', '.join(changed)} on resume")
-    if steps < state["step"]:
-        raise RunDirError(f"{self.path} is at step {state['step']}: the "
-                          "steps asked for must be >= that")
-    run = state["run"]
-    if run["env"]["sim"] is None and run["episode_length"] > 0:
-        raise RunDirError(
-            f"{self.path} stopped mid-episode (step {state['step']}) and "
-            f"{state['env_id']}'s state cannot be saved, so the episode "
-            "cannot go on exactly: give the env get_state() and "
-            "set_state(state) (chapter 18), or stop at an episode's end")
-    return state
-
-
-def changed_settings(state: dict, config=None, run_config=None) -> list:
-    "Settings asked for that differ from the run's own (cadence aside)."
-    saved = (state["agent"]["config"], state["run_config"])
-    asked = (config and config.to_dict(), run_config and run_config.to_dict())
-    return [k for mine, theirs in zip(asked, saved) if mine
-            for k, v in mine.items()
-            if k not in RunConfig.CADENCE and v != theirs.get(k)]
+    def check_resume(self, steps: int, env_id=None, seed=None,
+                     config: SACConfig | None = None,
+                     run_config: RunConfig | None = None) -> dict:
+        "The run's checkpoint, if it can go on as asked; RunDirError if not."
+        state = load_checkpoint(self.path)   # CheckpointError if unusable
+        env_id = None if env_id is None else env_name(env_id)
+        changed = changed_settings(state, config, run_config)
+        run = state["run"]
+        rules = {"same run": env_id in (None, state["env_id"])
+                             and seed in (None, state["seed"]),
+                 "same settings": not changed,
+                 "not past the steps": steps >= state["step"],
+                 "the episode can go on": run["env"]["sim"] is not None
+                                          or run["episode_length"] == 0}
+        for rule, holds in rules.items():
+            if not holds:
+                raise refusal(rule, self.path, state, changed)
+        return state
 
 # %% ../notebooks/11_runs.ipynb #f3f560b0
 NEW_RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", BEST)

@@ -79,7 +79,14 @@ def _add_vega_bundle(app, config) -> None:
 
 # The book's code lines are at most 80 characters. At the theme's 14 px a code box in a 1280 px
 # window holds 77 of them; at 13 px it holds 83, so no code input or output scrolls sideways.
+# On a phone (390 px) nothing may make the page wider than the window: a long word (a chapter title's
+# "reparameterisation") or a long code name in the prose (`torch.distributions.Categorical(...)`,
+# which Sphinx keeps on one line with span.pre {white-space: nowrap}) wraps; an inline formula wider
+# than the column scrolls in its own box, where the theme's span.math {overflow: hidden} cut it off.
 _CSS = """main div.highlight pre, main div.cell_output pre { font-size: 13px; }
+main article { overflow-wrap: break-word; }
+main code.literal span.pre { white-space: normal; }
+main span.math { overflow-x: auto; overflow-y: hidden; }
 """
 
 

@@ -32,10 +32,11 @@ BINDER_URL = "https://mybinder.org"
 
 # The first code cell of every notebook of the book (tests/test_publish.py checks that they match).
 LAUNCH_CELL = '''#| hide
-# Opened in Google Colab, this cell fetches the book's files from the commit this page was built
-# from, installs sac_lit from them and moves to their notebooks/ folder. Elsewhere it does nothing.
+# Opened in Google Colab, this cell fetches the book's files from the commit
+# this page was built from, installs sac_lit from them and moves to their
+# notebooks/ folder. Elsewhere it does nothing.
 # For the short runs, run `%env SAC_LIT_QUICK=1` first.
-BOOK_SOURCE = ""  # "https://github.com/OWNER/REPO@COMMIT", filled in when the book is published
+BOOK_SOURCE = ""  # "https://github.com/OWNER/REPO@COMMIT", set when published
 import sys
 if BOOK_SOURCE and "google.colab" in sys.modules:
     import os, subprocess
@@ -94,7 +95,7 @@ def stamp_launch_cell(nb, source: str) -> bool:
         lines = cell.source.split("\n")
         for i, line in enumerate(lines):
             if cell.cell_type == "code" and line.startswith(_SOURCE_LINE):
-                lines[i] = f"BOOK_SOURCE = {source!r}  # the book's repository and commit"
+                lines[i] = f"BOOK_SOURCE = {source!r}"
                 cell.source = "\n".join(lines)
                 return True
     return False
