@@ -96,7 +96,8 @@ def load_state_dict(self: Run, state: dict) -> None:
     if state["env"]["sim"] is None and state.get("before_reset"):
         u = self.env.unwrapped        # state unknown, an episode's start:
         u.np_random.bit_generator.state = state["before_reset"]
-        self.env.reset()              # the same reset again (chapter 18)
+        self.env.reset()              # the same reset again (chapter 18:
+                                      # envs without get_state)
     set_env_state(self.env, state["env"])
     self.obs = state["obs"].numpy().copy()
     self.before_reset = state.get("before_reset")

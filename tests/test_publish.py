@@ -280,3 +280,18 @@ def test_the_launch_branch_holds_the_repository_and_the_executed_notebooks(mini,
     shown = subprocess.run(["git", "-C", str(bare), "show", "book-notebooks:notebooks/01_entropy.ipynb"],
                            capture_output=True, text=True, check=True).stdout
     assert json.loads(shown)["cells"] and COMMIT in shown
+
+
+def test_the_cache_database_exists_before_the_notebooks_are_read(tmp_path, monkeypatch):
+    """book/build.py reads notebooks side by side: two processes creating jupyter-cache's database at
+    once fail ("table settings already exists"), so configuring the build creates it."""
+    import types
+    monkeypatch.delenv("BOOK_REPOSITORY", raising=False)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    src = _mini_book(tmp_path)
+    config = types.SimpleNamespace(html_theme_options={}, nb_execution_mode="cache",
+                                   nb_execution_cache_path="")
+    app = types.SimpleNamespace(srcdir=str(src), outdir=str(src / "_build" / "html"))
+    sac_publish._configure(app, config)
+    cache = Path(config.nb_execution_cache_path)
+    assert cache.parent == src / "_build" / ".jupyter_cache" and (cache / "global.db").exists()

@@ -136,6 +136,14 @@ def _configure(app, config) -> None:
         cache.mkdir(parents=True, exist_ok=True)
         _prune(cache)
         config.nb_execution_cache_path = str(cache)
+        _create_cache_db(cache)
+
+
+def _create_cache_db(cache: Path) -> None:
+    """Create jupyter-cache's database before the notebooks are read side by side (book/build.py):
+    two processes creating it at once fail with "table settings already exists"."""
+    from jupyter_cache import get_cache
+    get_cache(str(cache)).db.dispose()
 
 
 def _launch_from_published_branch(app, pagename, templatename, context, doctree) -> None:
