@@ -22,6 +22,7 @@ from .sweep import sweep
 from .seeds import BatchedSAC
 from .compiled import CompiledUpdate, compiled
 from .custom import BestModel, EarlyStop, EnvSpec, TensorBoard, export_policy, record_video
+from .crossq import BatchRenorm, CrossQ, CrossQConfig
 
 __all__ = [
     # the pieces of SAC (chapters 1-8)
@@ -38,4 +39,6 @@ __all__ = [
     "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
     # your own problem, deployment, logging (chapter 18); SAC.predict is a method
     "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
+    # beyond SAC: CrossQ (chapter 19), which train() builds from a CrossQConfig
+    "BatchRenorm", "CrossQConfig", "CrossQ",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -21,8 +22,9 @@ from .targets import soft_q_target
 from .temperature import Temperature, actor_loss, temperature_loss
 
 # %% auto #0
-__all__ = ['CHECKPOINT', 'hp', 'SACConfig', 'SAC', 'minimise', 'update_metrics', 'CheckpointError', 'checkpoint_path',
-           'write_atomic', 'save_atomic', 'load_checkpoint']
+__all__ = ['CHECKPOINT', 'AGENTS', 'hp', 'SACConfig', 'SAC', 'minimise', 'update_metrics', 'CheckpointError', 'checkpoint_path',
+           'write_atomic', 'save_atomic', 'load_checkpoint', 'register', 'algorithm', 'saved_algorithm', 'saved_config',
+           'agent_class']
 
 # %% ../notebooks/09_sac_agent.ipynb #9a000007
 def hp(default, help: str):
@@ -191,7 +193,8 @@ def state_dict(self: SAC) -> dict:
     "Weights, optimiser states, log α, the noise generator, the config."
     parts = {name: getattr(self, name).state_dict()
              for name in self._PARTS if getattr(self, name) is not None}
-    return {"obs_dim": self.obs_dim, "act_dim": self.act_dim,
+    return {"algorithm": self.algorithm,           # "sac": registry below
+            "obs_dim": self.obs_dim, "act_dim": self.act_dim,
             "config": self.config.to_dict(),
             "generator": self.generator.get_state(), **parts}
 
@@ -216,11 +219,16 @@ def save(self: SAC, path) -> Path:
 
 @patch(cls_method=True)
 def load(cls: SAC, path, device="cpu") -> SAC:
-    "The agent in a checkpoint file or run directory (weights_only)."
+    """The agent in a checkpoint file or run directory (weights_only), of
+    the class the checkpoint names: SAC.load also reads a CrossQ (ch. 19)."""
     checkpoint = load_checkpoint(path, device)
     state = checkpoint["agent"]
-    agent = cls(state["obs_dim"], state["act_dim"],
-                SACConfig(**state["config"]), device)
+    agent_cls, config_cls = algorithm(saved_algorithm(state))
+    if not issubclass(agent_cls, cls):
+        raise CheckpointError(f"{path} holds a {agent_cls.__name__}, "
+                              f"not a {cls.__name__}")
+    agent = agent_cls(state["obs_dim"], state["act_dim"],
+                      config_cls(**state["config"]), device)
     agent.load_state_dict(state)
     agent.policy_io = checkpoint.get("policy")  # env units: chapter 18
     return agent
@@ -273,3 +281,47 @@ def load_checkpoint(path, device="cpu") -> dict:
     if not isinstance(state, dict) or "agent" not in state:
         raise CheckpointError(f"{path} is not a sac_lit checkpoint")
     return state
+
+# %% ../notebooks/09_sac_agent.ipynb #3c5c6afa
+AGENTS: dict[str, tuple[type, type]] = {}   # name: (agent, config class)
+
+
+def register(name: str, agent_class: type, config_class: type) -> None:
+    "Make an agent known by `name`, which its checkpoints then carry."
+    agent_class.algorithm = name
+    AGENTS[name] = (agent_class, config_class)
+
+
+def algorithm(name: str) -> tuple[type, type]:
+    """(agent class, config class) of `name`. An agent registers itself in
+    module sac_lit.<name>, imported here if need be (ch. 19: crossq)."""
+    module = f"sac_lit.{name}"
+    if (name not in AGENTS and name.isidentifier()
+            and importlib.util.find_spec(module)):
+        importlib.import_module(module)           # it calls register
+    if name not in AGENTS:
+        raise CheckpointError(f"unknown algorithm {name!r}: one of "
+                              f"{', '.join(AGENTS)}")
+    return AGENTS[name]
+
+
+def saved_algorithm(agent_state: dict) -> str:
+    "The algorithm an agent's state names; a state that names none is SAC's."
+    return agent_state.get("algorithm", "sac")
+
+
+def saved_config(agent_state: dict):
+    "The config in an agent's state, as its algorithm's config class."
+    config_class = algorithm(saved_algorithm(agent_state))[1]
+    return config_class(**agent_state["config"])
+
+
+def agent_class(config) -> type:
+    "The agent class that `config` configures: SACConfig -> SAC."
+    for agent, config_class in AGENTS.values():
+        if type(config) is config_class:
+            return agent
+    raise TypeError(f"no agent takes a {type(config).__name__}")
+
+
+register("sac", SAC, SACConfig)

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .agent import (SAC, CheckpointError, SACConfig,
-                           checkpoint_path, load_checkpoint)
+from .agent import (AGENTS, SAC, CheckpointError, SACConfig,
+                           algorithm, checkpoint_path, load_checkpoint,
+                           saved_algorithm)
 from .custom import load_normalizer_state, saved_env
 from .loop import (EVAL_SEED, RunConfig, TrainingDiverged, env_name,
                           evaluate, make_env)
@@ -61,11 +62,13 @@ READ = {int: (int, "INT"), float: (float, "FLOAT"),
         float | None: (float_or_none, "FLOAT|none")}
 
 # %% ../notebooks/12_command_line.ipynb #1d36f08f
-def add_config_flags(parser, config_class, title: str) -> None:
-    "One flag per field of `config_class`; absent flags stay absent."
+def add_config_flags(parser, config_class, title: str, skip=()) -> None:
+    "A flag per field of `config_class` (but `skip`); absent ones stay absent."
     group = parser.add_argument_group(title)
     types = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
+        if field.name in skip:                    # another group has it
+            continue
         default = field.default
         if isinstance(default, tuple):                # as typed: 256,256
             default = ",".join(map(str, default))
@@ -142,9 +145,12 @@ def add_train(sub) -> Parser:
     t.add_argument("--progress", default=True,
                    action=argparse.BooleanOptionalAction,
                    help="show a progress bar on stderr (default: on)")
+    t.add_argument("--algo", choices=list(AGENTS),
+                   help="the agent (default sac; chapter 19 adds crossq); "
+                        "a resumed run keeps its own")
     add_config_flags(t, SACConfig, "hyper-parameters of SAC (SACConfig)")
     add_config_flags(t, RunConfig, "the training loop (RunConfig)")
-    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 and 17
+    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 to 19
         add(t)
     return t
 
@@ -162,10 +168,11 @@ def check_train(args) -> dict:
     for _, apply in TRAIN_OPTIONS.values():      # chapters 16 and 17
         apply(args, plan)
     saved = resume_states(args, plan) if args.resume else new_runs(args, plan)
-    flags = {c: config_flags(args, c) for c in (SACConfig, RunConfig)}
+    config_class = agent_config(args, plan, saved)   # --algo, or the run's
+    flags = {c: config_flags(args, c) for c in (config_class, RunConfig)}
     try:
         config, run_config = (c(**{**saved.get(c, {}), **flags[c]})
-                              for c in (SACConfig, RunConfig))
+                              for c in (config_class, RunConfig))
     except (ValueError, TypeError) as err:       # the configs' own checks
         raise UsageError(flag_message(err)) from None
     if args.resume:
@@ -206,8 +213,28 @@ def resume_states(args, plan) -> dict:
     plan["env_id"] = saved_env(first)        # its EnvSpec (chapter 18)
     if isinstance(plan["seed"], int):
         plan["seed"] = first["seed"]
-    return {SACConfig: first["agent"]["config"],
+    algo = saved_algorithm(first["agent"])   # SAC's, or chapter 19's CrossQ
+    return {algorithm(algo)[1]: first["agent"]["config"], "algo": algo,
             RunConfig: first["run_config"], "state": first}
+
+
+def agent_config(args, plan, saved) -> type:
+    "The config class of --algo (on --resume the run's own); its flags only."
+    algo = saved.get("algo", args.algo or "sac")
+    if args.algo not in (None, algo):
+        raise UsageError(f"{plan['out']} is a run of {algo}: --algo cannot "
+                         "change on --resume")
+    config_class = algorithm(algo)[1]
+    own = {f.name for f in dataclasses.fields(config_class)}
+    other = dict.fromkeys(flag_name(f.name) for _, c in AGENTS.values()
+                          for f in dataclasses.fields(c)
+                          if f.name not in own and hasattr(args, f.name))
+    if other:                               # another agent's flags
+        raise UsageError(f"--algo {algo} has no {', '.join(other)}")
+    if algo != "sac" and "learner" in plan:      # chapters 16 and 17
+        raise UsageError(f"{algo} runs one seed, uncompiled: --seeds and "
+                         "--compile batch and compile SAC's update only")
+    return config_class
 
 # %% ../notebooks/12_command_line.ipynb #4a6b080e
 def flag_message(err: Exception) -> str:
@@ -692,3 +719,18 @@ def run_eval_video(args, plan: dict) -> int:
 
 
 COMMANDS["eval"] = Command(add_eval_video, check_eval_video, run_eval_video)
+
+# %% ../notebooks/19_crossq.ipynb #0548ac1c
+from sac_lit.crossq import CrossQConfig
+
+
+def add_crossq_flags(train_parser) -> None:
+    "CrossQConfig's fields that SACConfig lacks, as flags."
+    add_config_flags(train_parser, CrossQConfig, "hyper-parameters of CrossQ "
+                     "beyond SAC's (CrossQConfig, for --algo crossq; the "
+                     "shared flags above apply too, with CrossQ's defaults: "
+                     "step sizes 1e-3)",
+                     skip={f.name for f in dataclasses.fields(SACConfig)})
+
+
+TRAIN_OPTIONS["crossq"] = (add_crossq_flags, lambda args, plan: None)

@@ -75,8 +75,7 @@ from functools import partial
 
 from fastcore.basics import patch
 
-from .agent import (SAC, hp, load_checkpoint, minimise,
-                           update_metrics)
+from .agent import SAC, hp, minimise, register, update_metrics
 from .critic import TwinQ, critic_loss
 from .policy import SquashedGaussianActor
 from .targets import soft_q_target
@@ -282,14 +281,5 @@ def load_state_dict(self: CrossQ, state: dict) -> None:
     self.last_policy_step = None if last is None else tuple(
         x.clone().to(self.device) for x in last)
 
-
-@patch(cls_method=True)
-def load(cls: CrossQ, path, device="cpu") -> CrossQ:
-    "The agent in a checkpoint file or run directory (weights_only)."
-    checkpoint = load_checkpoint(path, device)
-    state = checkpoint["agent"]
-    agent = cls(state["obs_dim"], state["act_dim"],
-                CrossQConfig(**state["config"]), device)
-    agent.load_state_dict(state)
-    agent.policy_io = checkpoint.get("policy")  # env units: chapter 18
-    return agent
+# %% ../notebooks/19_crossq.ipynb #6784828a
+register("crossq", CrossQ, CrossQConfig)

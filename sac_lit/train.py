@@ -15,8 +15,9 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .agent import (CHECKPOINT, SAC, SACConfig, checkpoint_path,
-                           load_checkpoint, save_atomic, write_atomic)
+from .agent import (CHECKPOINT, SACConfig, agent_class,
+                           checkpoint_path, load_checkpoint, save_atomic,
+                           saved_algorithm, saved_config, write_atomic)
 from .checks import check_positive_int
 from .custom import (BEST, BestModel, EnvSpec, load_normalizer_state,
                             normalizer_state, policy_io, saved_env)
@@ -171,6 +172,9 @@ def refusal(rule: str, path, state: dict, changed: list) -> RunDirError:
     step, env_id = state["step"], state["env_id"]
     return RunDirError({
         "same run": f"{path} is a run of {env_id} with seed {state['seed']}",
+        "same agent": f"{path} is a run of "
+                      f"{saved_algorithm(state['agent'])}: give its config "
+                      "class, or none",
         "same settings": f"cannot change {', '.join(changed)} on resume",
         "not past the steps": f"{path} is at step {step}: the steps asked "
                               "for must be >= that",
@@ -196,15 +200,17 @@ class RunDir:
                               "another --out")
 
     def check_resume(self, steps: int, env_id=None, seed=None,
-                     config: SACConfig | None = None,
-                     run_config: RunConfig | None = None) -> dict:
+                     config=None, run_config: RunConfig | None = None
+                     ) -> dict:
         "The run's checkpoint, if it can go on as asked; RunDirError if not."
         state = load_checkpoint(self.path)   # CheckpointError if unusable
         env_id = None if env_id is None else env_name(env_id)
         changed = changed_settings(state, config, run_config)
-        run = state["run"]
+        run, algo = state["run"], saved_algorithm(state["agent"])
         rules = {"same run": env_id in (None, state["env_id"])
                              and seed in (None, state["seed"]),
+                 "same agent": config is None
+                               or agent_class(config).algorithm == algo,
                  "same settings": not changed,
                  "not past the steps": steps >= state["step"],
                  "the episode can go on": run["env"]["sim"] is not None
@@ -361,12 +367,13 @@ def default_callbacks(dirs, run_config: RunConfig, progress) -> list:
 
 # %% ../notebooks/11_runs.ipynb #95146596
 def train(env_id: str, steps: int, seed=0, out=None,
-          config: SACConfig | None = None,
-          run_config: RunConfig | None = None, resume: bool = False,
-          learner=None, callbacks=(), progress=True, device="cpu"):
-    """Train SAC on `env_id` (an id, or a factory such as chapter 18's
-    EnvSpec) up to `steps` environment steps in total; the summary (one per
-    seed for a list of seeds). See the text for the rest."""
+          config=None, run_config: RunConfig | None = None,
+          resume: bool = False, learner=None, callbacks=(), progress=True,
+          device="cpu"):
+    """Train the agent of `config` (SACConfig, the default: SAC) on `env_id`
+    (an id, or a factory such as chapter 18's EnvSpec) up to `steps`
+    environment steps in total; the summary (one per seed for a list of
+    seeds). See the text for the rest."""
     check_positive_int(steps=steps)
     seeds = check_seeds(seed)
     if resume and out is None:
@@ -380,7 +387,7 @@ def train(env_id: str, steps: int, seed=0, out=None,
               if resume else d.check_new() for d, s in zip(dirs, seeds)]
     if resume:                        # the run's own settings, or cadence
         env_id = env_id or saved_env(states[0])
-        config = config or SACConfig(**states[0]["agent"]["config"])
+        config = config or saved_config(states[0]["agent"])   # its agent's
         run_config = run_config or RunConfig(**states[0]["run_config"])
     config, run_config = config or SACConfig(), run_config or RunConfig()
     runs, agents = start_runs(env_id, seeds, config, device,
@@ -402,11 +409,12 @@ def train(env_id: str, steps: int, seed=0, out=None,
 
 # %% ../notebooks/11_runs.ipynb #586d50fb
 def start_runs(env_id, seeds, config, device, states):
-    "A Run and a SAC agent per seed, restored from its checkpoint if any."
+    "A Run and an agent of `config` per seed, restored from its checkpoint."
     runs, agents = [], []
     for s, state in zip(seeds, states):
         run = Run(env_id, s, config.buffer_size)
-        agent = SAC(run.obs_dim, run.act_dim, config, device, seed=s)
+        agent = agent_class(config)(run.obs_dim, run.act_dim, config, device,
+                                    seed=s)
         if state is not None:
             run.load_state_dict(state["run"])
             agent.load_state_dict(state["agent"])

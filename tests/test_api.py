@@ -22,6 +22,7 @@ PUBLIC = [
     "train",
     "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
     "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
+    "BatchRenorm", "CrossQConfig", "CrossQ",
 ]
 
 

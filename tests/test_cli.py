@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from sac_lit.agent import SAC, SACConfig, load_checkpoint
+from sac_lit.crossq import CrossQ, CrossQConfig
 from sac_lit.cli import (UsageError, build_parser, config_flags, flag_name, main,
                          pick_device)
 from sac_lit.loop import EVAL_SEED, RunConfig
@@ -114,7 +115,8 @@ def test_every_config_field_is_a_flag_with_its_help():
     text = " ".join(subprocess.run(
         [sys.executable, "-m", "sac_lit", "train", "--help"], capture_output=True,
         text=True, env=CHILD_ENV, cwd=ROOT, timeout=300).stdout.split())
-    for config in (SACConfig, RunConfig):
+    assert "--algo {sac,crossq}" in text
+    for config in (SACConfig, RunConfig, CrossQConfig):
         for field in dataclasses.fields(config):
             flag = "--" + field.name.replace("_", "-")
             assert flag_name(field.name) == flag and flag in text, flag
@@ -226,6 +228,17 @@ def bad_cases(root: Path) -> dict[str, str]:
         "eval wrong env": f"eval {done} --env MountainCarContinuous-v0",
         "eval unknown env": f"eval {done} --env NoSuchEnv-v0",
         "eval no config": f"eval {root}/bare.pt",
+        "unknown algo": f"train {new} --steps 9 --algo td3",
+        "crossq flag, sac": f"train {new} --steps 9 --policy-delay 2",
+        "sac flag, crossq": f"train {new} --steps 9 --algo crossq --rho 0.5",
+        "crossq bad beta1": f"train {new} --steps 9 --algo crossq "
+                            "--adam-beta1 1",
+        "crossq seeds": f"train {new} --steps 9 --algo crossq --seeds 0-1",
+        "crossq compile": f"train {new} --steps 9 --algo crossq --compile",
+        "resume sac as crossq": f"train --out {done} --steps 900 --resume "
+                                "--algo crossq",
+        "resume sac, crossq flag": f"train --out {done} --steps 900 "
+                                   "--resume --renorm-warmup 5",
     }
     if not torch.cuda.is_available():
         cases["cuda missing"] = f"train {new} --steps 9 --device cuda"
@@ -277,7 +290,15 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "resume other config": "cannot change --batch-size on --resume",
               "resume fewer steps": f"is at step {STEPS}",
               "resume missing": "no checkpoint",
-              "steps 0": "--steps must be >= 1"}
+              "steps 0": "--steps must be >= 1",
+              "unknown algo": "invalid choice: 'td3'",
+              "crossq flag, sac": "--algo sac has no --policy-delay",
+              "sac flag, crossq": "--algo crossq has no --rho",
+              "crossq bad beta1": "--adam-beta1 must lie in [0, 1)",
+              "crossq seeds": "crossq runs one seed, uncompiled",
+              "crossq compile": "crossq runs one seed, uncompiled",
+              "resume sac as crossq": "is a run of sac: --algo cannot change",
+              "resume sac, crossq flag": "--algo sac has no --renorm-warmup"}
     for case, words in expect.items():
         assert words in sac(cases[case], capsys)[2], case
 
@@ -511,3 +532,65 @@ def test_nan_loss_stops_with_the_loss_named_and_keeps_the_checkpoint(
     assert all(torch.isfinite(v).all() for p, v in leaves(kept["agent"])
                if isinstance(v, torch.Tensor))
     assert not (run / "summary.json").exists()
+
+
+# ------------------------------------------------------------ CrossQ (chapter 19)
+
+TINY_Q = ("--actor-hidden-sizes 16 --critic-hidden-sizes 16 --batch-size 32 "
+          "--policy-delay 2 --renorm-warmup 50 --learning-starts 100 "
+          "--eval-every 150 --eval-episodes 1 --no-progress")
+
+
+@pytest.fixture(scope="module")
+def crossq_dir(tmp_path_factory):
+    "`whole`: a 300-step CrossQ run made by `train --algo crossq`."
+    root = tmp_path_factory.mktemp("crossq")
+    assert main(shlex.split(f"train --algo crossq --env Pendulum-v1 --steps 300 "
+                            f"--out {root / 'whole'} {TINY_Q}")) == 0
+    return root
+
+
+def test_train_algo_crossq_then_eval(crossq_dir, capsys):
+    run = crossq_dir / "whole"
+    agent = SAC.load(run)
+    assert type(agent) is CrossQ and agent.updates == 200
+    assert agent.config == CrossQConfig(actor_hidden_sizes=(16,), critic_hidden_sizes=(16,),
+                                        batch_size=32, policy_delay=2, renorm_warmup=50)
+    assert json.loads((run / "config.json").read_text())["config"] == agent.config.to_dict()
+    status, out, err = sac(f"eval {run} --episodes 1 --json", capsys)
+    assert status == 0 and err == ""
+    summary = json.loads((run / "summary.json").read_text())
+    assert json.loads(out)["mean_return"] == summary["final_eval_return"]
+    exported = crossq_dir / "policy.pt"                  # chapter 18's export
+    status, out, err = sac(f"export {run} --out {exported}", capsys)
+    assert status == 0 and err == ""
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    policy = torch.jit.load(exported)
+    assert np.allclose(policy(torch.from_numpy(obs)).numpy(), agent.predict(obs), atol=1e-6)
+
+
+def test_resume_without_algo_continues_crossq_exactly(crossq_dir, tmp_path, capsys):
+    parts = tmp_path / "parts"
+    first = sac(f"train --algo crossq --env Pendulum-v1 --steps 171 --out {parts} "
+                f"{TINY_Q}", capsys)
+    second = sac(f"train --out {parts} --steps 300 --resume --no-progress", capsys)
+    assert first[0] == 0 and second[0] == 0, (first, second)
+    assert type(SAC.load(parts)) is CrossQ
+    assert checkpoint_differences(load_checkpoint(crossq_dir / "whole"),
+                                  load_checkpoint(parts)) == []
+    assert metrics_rows(crossq_dir / "whole") == metrics_rows(parts)
+
+
+def test_crossq_run_refuses_other_agents_and_learners(crossq_dir, capsys):
+    run = crossq_dir / "whole"
+    before = fingerprint(crossq_dir)
+    expect = {"--algo sac": "is a run of crossq: --algo cannot change",
+              "--rho 0.9": "--algo crossq has no --rho",
+              "--hidden-sizes 16": "--algo crossq has no --hidden-sizes",
+              "--compile": "crossq runs one seed, uncompiled",
+              "--policy-delay 3": "cannot change --policy-delay on --resume"}
+    for flags, words in expect.items():
+        status, out, err = sac(f"train --out {run} --steps 400 --resume {flags}", capsys)
+        assert status == 2 and out == "" and words in err, (flags, err)
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert fingerprint(crossq_dir) == before

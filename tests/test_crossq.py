@@ -323,3 +323,97 @@ def test_trainer_runs_it_and_resume_continues_the_run_exactly(tmp_path):
     assert resumed.learner.updates == straight.learner.updates == 120
     assert identical(resumed.learner, straight.learner)
     assert resumed.last[0]["episode"] == straight.last[0]["episode"]
+
+
+# ------------------------------------------- train(), run directories, the registry
+
+TINY_Q = CrossQConfig(actor_hidden_sizes=(16,), critic_hidden_sizes=(16,), batch_size=32,
+                      buffer_size=1000, policy_delay=2, renorm_warmup=50)
+TINY_LOOP = RunConfig(learning_starts=100, eval_every=120, eval_episodes=1,
+                      checkpoint_every=10_000)
+
+
+def train_q(out, steps, **kwargs):
+    from sac_lit.train import train
+    if not kwargs.get("resume"):
+        kwargs.setdefault("config", TINY_Q)
+        kwargs.setdefault("run_config", TINY_LOOP)
+    return train("Pendulum-v1", steps, out=out, progress=False, **kwargs)
+
+
+def same_checkpoints(a, b, path="ckpt"):
+    "Equal in every tensor and value, wall-clock timings aside."
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            if k != "clock":
+                same_checkpoints(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            same_checkpoints(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and torch.equal(a, b), path
+    else:
+        assert type(a) is type(b) and a == b, (path, a, b)
+
+
+def test_train_builds_crossq_and_resume_equals_one_run(tmp_path):
+    "train() with a CrossQConfig: its run directory loads as CrossQ; 170 + resume to 300 == 300."
+    import json
+    from sac_lit.agent import load_checkpoint
+    train_q(tmp_path / "whole", 300)
+    train_q(tmp_path / "parts", 171)                    # mid-episode, between policy steps
+    summary = train_q(tmp_path / "parts", 300, resume=True)   # no config: the checkpoint's
+    assert summary["steps"] == 300
+    whole, parts = (load_checkpoint(tmp_path / n) for n in ("whole", "parts"))
+    assert whole["agent"]["algorithm"] == "crossq"
+    same_checkpoints(whole, parts)
+    assert ((tmp_path / "whole" / "metrics.jsonl").read_bytes()
+            == (tmp_path / "parts" / "metrics.jsonl").read_bytes())
+    saved = json.loads((tmp_path / "parts" / "config.json").read_text())
+    assert saved["config"] == TINY_Q.to_dict()
+    for name in ("whole", "parts"):
+        agent = SAC.load(tmp_path / name)
+        assert type(agent) is CrossQ and agent.config == TINY_Q and agent.updates == 200
+        assert type(CrossQ.load(tmp_path / name / "best.pt")) is CrossQ
+
+
+def test_load_builds_the_class_the_checkpoint_names(tmp_path):
+    from sac_lit.agent import CheckpointError, SACConfig
+    sac = SAC(OBS_DIM, ACT_DIM, SACConfig(hidden_sizes=(8,)), seed=0)
+    path = sac.save(tmp_path / "sac.pt")
+    assert type(SAC.load(path)) is SAC
+    with pytest.raises(CheckpointError, match="holds a SAC, not a CrossQ"):
+        CrossQ.load(path)
+    state = torch.load(path, weights_only=True)
+    del state["agent"]["algorithm"]                        # a checkpoint that names none
+    torch.save(state, tmp_path / "unnamed.pt")
+    assert type(SAC.load(tmp_path / "unnamed.pt")) is SAC
+    state["agent"]["algorithm"] = "nosuchagent"
+    torch.save(state, tmp_path / "unknown.pt")
+    with pytest.raises(CheckpointError, match="unknown algorithm 'nosuchagent'"):
+        SAC.load(tmp_path / "unknown.pt")
+
+
+def test_resume_with_another_agents_config_is_refused(tmp_path):
+    from sac_lit.agent import SACConfig
+    from sac_lit.train import RunDirError
+    train_q(tmp_path / "run", 120)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    with pytest.raises(RunDirError, match="is a run of crossq"):
+        train_q(tmp_path / "run", 200, resume=True, config=SACConfig(hidden_sizes=(16,)))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_the_registry_imports_an_agents_module_when_a_checkpoint_names_it():
+    "With CrossQ unregistered and its module unloaded, algorithm('crossq') imports it again."
+    import subprocess
+    import sys
+    code = ("import sys, sac_lit.agent as a\n"
+            "del a.AGENTS['crossq'], sys.modules['sac_lit.crossq']\n"
+            "agent, config = a.algorithm('crossq')\n"
+            "print(agent.__module__, agent.__name__, config.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert out.split() == ["sac_lit.crossq", "CrossQ", "CrossQConfig"]
