@@ -84,11 +84,12 @@ from .temperature import Temperature, actor_loss, temperature_loss
 # %% ../notebooks/19_crossq.ipynb #19a00018
 @dataclass
 class CrossQConfig:
-    "CrossQ's hyper-parameters; defaults from Bhatt et al. (2024)."
+    "CrossQ's hyper-parameters; Bhatt et al. (2024)'s, critics narrower."
     actor_hidden_sizes: tuple[int, ...] = hp((256, 256), "widths of the "
                                              "actor's hidden layers")
-    critic_hidden_sizes: tuple[int, ...] = hp((2048, 2048), "widths of "
-                                              "each critic's hidden layers")
+    critic_hidden_sizes: tuple[int, ...] = hp((256, 256), "widths of each "
+                                              "critic's hidden layers (paper:"
+                                              " 2048, 2048)")
     actor_lr: float = hp(1e-3, "Adam step size of the actor π_θ")
     critic_lr: float = hp(1e-3, "Adam step size of the critics")
     alpha_lr: float = hp(1e-3, "Adam step size of log α")

@@ -153,7 +153,7 @@ def test_batchrenorm_refuses_bad_settings(kwargs):
 
 def test_config_defaults_and_checks():
     c = CrossQConfig()
-    assert (c.actor_hidden_sizes, c.critic_hidden_sizes) == ((256, 256), (2048, 2048))
+    assert (c.actor_hidden_sizes, c.critic_hidden_sizes) == ((256, 256), (256, 256))
     assert (c.actor_lr, c.critic_lr, c.alpha_lr, c.adam_beta1) == (1e-3, 1e-3, 1e-3, 0.5)
     assert (c.policy_delay, c.momentum, c.bn_eps, c.renorm_warmup) == (3, 0.01, 1e-3, 100_000)
     assert CrossQConfig(**c.to_dict()) == c
