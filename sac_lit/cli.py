@@ -124,6 +124,17 @@ def pick_device(name: str) -> str:
 
 # %% ../notebooks/12_command_line.ipynb #1cd192e2
 TRAIN_OPTIONS: dict = {}     # chapters 16, 17: name: (add(parser), apply)
+AGENT_FLAGS: dict = {}       # chapter 19: name: add(parser), its own flags
+
+
+def add_agent_flags(parser) -> None:
+    "--algo, SAC's hyper-parameters, and other agents' own (chapter 19)."
+    parser.add_argument("--algo", choices=list(AGENTS),
+                        help="the agent (default sac; chapter 19 adds "
+                             "crossq); a resumed run keeps its own")
+    add_config_flags(parser, SACConfig, "hyper-parameters of SAC (SACConfig)")
+    for add in AGENT_FLAGS.values():
+        add(parser)
 
 # %% ../notebooks/12_command_line.ipynb #75a437e6
 def add_train(sub) -> Parser:
@@ -145,12 +156,9 @@ def add_train(sub) -> Parser:
     t.add_argument("--progress", default=True,
                    action=argparse.BooleanOptionalAction,
                    help="show a progress bar on stderr (default: on)")
-    t.add_argument("--algo", choices=list(AGENTS),
-                   help="the agent (default sac; chapter 19 adds crossq); "
-                        "a resumed run keeps its own")
-    add_config_flags(t, SACConfig, "hyper-parameters of SAC (SACConfig)")
+    add_agent_flags(t)
     add_config_flags(t, RunConfig, "the training loop (RunConfig)")
-    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 to 19
+    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 to 18
         add(t)
     return t
 
@@ -224,6 +232,14 @@ def agent_config(args, plan, saved) -> type:
     if args.algo not in (None, algo):
         raise UsageError(f"{plan['out']} is a run of {algo}: --algo cannot "
                          "change on --resume")
+    if algo != "sac" and "learner" in plan:      # chapters 16 and 17
+        raise UsageError(f"{algo} runs one seed, uncompiled: --seeds and "
+                         "--compile batch and compile SAC's update only")
+    return own_config(args, algo)
+
+
+def own_config(args, algo: str) -> type:
+    "The config class of `algo`; another agent's flags are refused."
     config_class = algorithm(algo)[1]
     own = {f.name for f in dataclasses.fields(config_class)}
     other = dict.fromkeys(flag_name(f.name) for _, c in AGENTS.values()
@@ -231,9 +247,6 @@ def agent_config(args, plan, saved) -> type:
                           if f.name not in own and hasattr(args, f.name))
     if other:                               # another agent's flags
         raise UsageError(f"--algo {algo} has no {', '.join(other)}")
-    if algo != "sac" and "learner" in plan:      # chapters 16 and 17
-        raise UsageError(f"{algo} runs one seed, uncompiled: --seeds and "
-                         "--compile batch and compile SAC's update only")
     return config_class
 
 # %% ../notebooks/12_command_line.ipynb #4a6b080e
@@ -457,7 +470,7 @@ def add_sweep(sub) -> Parser:
     p.add_argument("--progress", default=True,
                    action=argparse.BooleanOptionalAction,
                    help="show a progress bar on stderr (default: on)")
-    add_config_flags(p, SACConfig, "hyper-parameters of SAC (SACConfig)")
+    add_agent_flags(p)                   # --algo and the agents' flags
     add_config_flags(p, RunConfig, "the training loop (RunConfig)")
     return p
 
@@ -490,9 +503,10 @@ def check_sweep(args) -> dict:
         value = getattr(args, name)              # num_cpus: None for all
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+    config_class = own_config(args, args.algo or "sac")
     try:
         config, run_config = (c(**config_flags(args, c))
-                              for c in (SACConfig, RunConfig))
+                              for c in (config_class, RunConfig))
     except (ValueError, TypeError) as err:
         raise UsageError(flag_message(err)) from None
     for env_id in envs:
@@ -733,4 +747,4 @@ def add_crossq_flags(train_parser) -> None:
                      skip={f.name for f in dataclasses.fields(SACConfig)})
 
 
-TRAIN_OPTIONS["crossq"] = (add_crossq_flags, lambda args, plan: None)
+AGENT_FLAGS["crossq"] = add_crossq_flags        # train's and sweep's

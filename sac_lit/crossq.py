@@ -18,8 +18,8 @@ class BatchRenorm(nn.Module):
            [1/κ_max, κ_max] and δ = sg((μ_B − μ_run)/σ_run) to ±δ_max;
     eval:  ẑ = (z − μ_run)/σ_run.          The output is w ⊙ ẑ + b.
     σ² includes ε_BN (`eps`); each training pass moves μ_run, σ²_run a
-    fraction η (`momentum`) to the batch's. The limits rise linearly from
-    κ_max = 1, δ_max = 0 (batch norm) over `warmup` training passes."""
+    fraction η (`momentum`) to the batch's. For the first `warmup` training
+    passes the limits are κ_max = 1, δ_max = 0: batch normalisation."""
 
     def __init__(self, n: int, momentum: float = 0.01, eps: float = 1e-3,
                  kappa_max: float = 3.0, delta_max: float = 5.0,
@@ -58,9 +58,9 @@ class BatchRenorm(nn.Module):
         return self.weight * z_hat + self.bias
 
     def limits(self):
-        "κ_max and δ_max now: from 1 and 0 up, linearly over the warm-up."
-        done = (self.steps / self.warmup).clamp(max=1) if self.warmup else 1
-        return 1 + (self.kappa_max - 1) * done, self.delta_max * done
+        "(κ_max, δ_max) now: (1, 0) during the warm-up, the final ones after."
+        on = (self.steps >= self.warmup).float()     # a tensor: no sync
+        return 1 + (self.kappa_max - 1) * on, self.delta_max * on
 
     def extra_repr(self) -> str:
         return (f"{len(self.weight)}, momentum={self.momentum}, "

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .agent import SACConfig
+from .agent import SACConfig, agent_class
 from .loop import RunConfig
 from .train import RunDir, changed_settings, seed_dir, train
 
@@ -115,6 +115,7 @@ def sweep(envs: list[str], seeds: list[int], steps: int, out,
     rows.sort(key=lambda row: (envs.index(row["env_id"]), row["seed"]))
     Path(out).mkdir(parents=True, exist_ok=True)
     record = {"envs": envs, "seeds": seeds, "steps": steps,
+              "algorithm": agent_class(config).algorithm,
               "config": config.to_dict(), "run_config": run_config.to_dict(),
               "runs": rows}
     (Path(out) / "sweep.json").write_text(json.dumps(record, indent=1))

@@ -218,6 +218,11 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     (["--envs", "Pendulum-v1", "--num-cpus", "0"], "--num-cpus"),
     (["--envs", "Pendulum-v1", "--rho", "1"], "--rho"),
     (["--envs", "Pendulum-v1", "--no-such-flag"], "unrecognized"),
+    (["--envs", "Pendulum-v1", "--policy-delay", "2"], "--algo sac has no --policy-delay"),
+    (["--envs", "Pendulum-v1", "--algo", "crossq", "--rho", "0.9"],
+     "--algo crossq has no --rho"),
+    (["--envs", "Pendulum-v1", "--algo", "crossq", "--momentum", "2"], "momentum"),
+    (["--envs", "Pendulum-v1", "--algo", "td3"], "invalid choice"),
     (["--envs", "Pendulum-v1", "--address", "127.0.0.1:1"], "nothing answers"),
     (["--envs", "Pendulum-v1", "--address", "nowhere"], "HOST:PORT"),
 ])
@@ -256,3 +261,33 @@ def test_without_ray_the_sweep_says_how_to_install_it(tmp_path):
     assert proc.stderr == 'error: the sweep runs on Ray, which is not installed: ' \
                           'pip install "sac_lit[sweep]"\n'
     assert not (tmp_path / "sweep").exists()
+
+
+def test_sweep_algo_crossq_trains_crossq_runs_and_resumes_them(tmp_path):
+    "`sweep --algo crossq`: CrossQ runs with its flags, resumed to a longer budget."
+    out = tmp_path / "sweep"
+    crossq = ["--algo", "crossq", "--actor-hidden-sizes", "16,16",
+              "--critic-hidden-sizes", "24,24", "--policy-delay", "2",
+              "--renorm-warmup", "50", "--batch-size", "32",
+              "--learning-starts", "100", "--eval-every", "100",
+              "--eval-episodes", "1", "--checkpoint-every", "100"]
+    for steps, status in ((200, "done"), (300, "resumed")):
+        proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0,1", "--steps",
+                         str(steps), "--out", str(out), "--num-cpus", "1",
+                         "--no-progress", *crossq)
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads((out / "sweep.json").read_text())
+        assert record["algorithm"] == "crossq"
+        assert [r["status"] for r in record["runs"]] == [status, status]
+    from sac_lit.agent import SAC
+    from sac_lit.crossq import CrossQ, CrossQConfig
+    expected = CrossQConfig(actor_hidden_sizes=(16, 16), critic_hidden_sizes=(24, 24),
+                            policy_delay=2, renorm_warmup=50, batch_size=32)
+    for seed in (0, 1):
+        agent = SAC.load(run_dir(out, "Pendulum-v1", seed))
+        assert type(agent) is CrossQ and agent.config == expected
+        assert agent.updates == 300 - 100             # one per step after the warm-up
+    # a SAC sweep into the same directory is another run: reported, not mixed
+    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0", "--steps", "300",
+                     "--out", str(out), "--num-cpus", "1", "--no-progress", *TINY)
+    assert proc.returncode == 1 and "choose another --out" in proc.stderr
