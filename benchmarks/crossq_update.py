@@ -28,6 +28,10 @@ its update counter starts at 2 here. Aligned, the batch-normalisation phase
 must agree within 1e-5 in losses and every tensor (exit status 1 otherwise);
 the renormalisation phase keeps the eps difference.
 
+A last measurement isolates the eps difference: one renormalising training pass
+of each layer alone, on the same batch and running statistics, for eps from
+1e-3 to 1e-9; the gap must shrink with eps.
+
 The starting weights are sac_lit's, with its log-std head scaled by 0.25 and
 the noise clipped to [-3, 3], so that no tanh(u) rounds to +-1, where
 log(1 - tanh(u)^2) as sb3-contrib forms it has no digits left; and the running
@@ -60,7 +64,7 @@ def copy_into_sb3(ours, sb3) -> None:
     "sac_lit's weights, statistics and log α into sb3-contrib's networks."
     import torch
     from sb3_contrib.common.torch_layers import BatchRenorm1d
-    from sac_lit.crossq import BatchRenorm
+    from sac_lit.batchrenorm import BatchRenorm
     kinds = (torch.nn.Linear, BatchRenorm, BatchRenorm1d)
     pairs = [(ours.actor.head.trunk, sb3.actor.latent_pi),
              ([ours.actor.head.mean], [sb3.actor.mu]),
@@ -91,7 +95,7 @@ def all_tensors(ours, sb3):
     "(name, ours, sb3's) for every parameter and statistic."
     import torch
     from sb3_contrib.common.torch_layers import BatchRenorm1d
-    from sac_lit.crossq import BatchRenorm
+    from sac_lit.batchrenorm import BatchRenorm
     kinds = (torch.nn.Linear, BatchRenorm, BatchRenorm1d)
     pairs = {"actor": (list(ours.actor.head.trunk) + [ours.actor.head.mean,
                                                       ours.actor.head.log_std],
@@ -113,23 +117,18 @@ def all_tensors(ours, sb3):
 def aligned(model, on: bool):
     """sb3-contrib, inside the block, with a |B|-based variance, no 1e-6 in
     its log-probability and its critic loss doubled (sac_lit's sum)."""
-    import torch
     import torch.nn.functional as F
     if not on:
         yield
         return
-    var, mse, eps = torch.Tensor.var, F.mse_loss, model.actor.action_dist.epsilon
-
-    def biased(self, *args, **kwargs):
-        kwargs.setdefault("correction", 0)
-        return var(self, *args, **kwargs)
-    torch.Tensor.var, model.actor.action_dist.epsilon = biased, 0.0
+    mse, eps = F.mse_loss, model.actor.action_dist.epsilon
+    model.actor.action_dist.epsilon = 0.0
     F.mse_loss = lambda *args, **kwargs: 2 * mse(*args, **kwargs)
     try:
-        yield
+        with aligned_variance():
+            yield
     finally:
-        torch.Tensor.var, model.actor.action_dist.epsilon = var, eps
-        F.mse_loss = mse
+        model.actor.action_dist.epsilon, F.mse_loss = eps, mse
 
 
 @contextlib.contextmanager
@@ -150,7 +149,8 @@ def settle(ours, batch) -> None:
     one training pass), so that evaluation mode sees standardised inputs, as
     in a trained agent; fresh statistics (0 and 1) saturate tanh."""
     import torch
-    from sac_lit.crossq import BatchRenorm, joint_q, training
+    from sac_lit.batchrenorm import BatchRenorm
+    from sac_lit.crossq import joint_q, training
     norms = [m for m in (*ours.actor.modules(), *ours.critic.modules())
              if isinstance(m, BatchRenorm)]
     s, a, _, s_next, _ = batch
@@ -228,6 +228,45 @@ def compare(phase: str, aligned_on: bool, bn_eps: float, batches,
             "largest": max(max(row["gaps"].values()) for row in rows)}
 
 
+def layer_gap(eps: float) -> float:
+    """Largest |output| gap of one renormalising training pass (float64,
+    |B|-based variance in both): sac_lit's BatchRenorm against sb3-contrib's
+    BatchRenorm1d, same batch and running statistics, features whose
+    variances span 1e-4 to 1e2 and whose running statistics lag."""
+    import torch
+    from sb3_contrib.common.torch_layers import BatchRenorm1d
+    from sac_lit.batchrenorm import BatchRenorm
+    gen = torch.Generator().manual_seed(2)
+    scale = torch.logspace(-2, 1, 64, dtype=torch.float64)
+    z = torch.randn(512, 64, generator=gen, dtype=torch.float64) * scale + 1
+    ours = BatchRenorm(64, eps=eps, warmup=0).double()
+    theirs = BatchRenorm1d(64, eps=eps, warmup_steps=-1).double()
+    with torch.no_grad():
+        for m, mean, var in ((ours, "running_mean", "running_var"),
+                             (theirs, "ra_mean", "ra_var")):
+            getattr(m, mean).copy_(1 + 0.5 * scale)   # δ within its clip
+            getattr(m, var).copy_(scale**2 * 1.5)    # κ within its clip
+        with aligned_variance():
+            gap = (ours(z) - theirs(z)).abs().max()
+    return float(gap)
+
+
+@contextlib.contextmanager
+def aligned_variance():
+    "torch.Tensor.var divides by |B| unless told otherwise, in the block."
+    import torch
+    var = torch.Tensor.var
+
+    def biased(self, *args, **kwargs):
+        kwargs.setdefault("correction", 0)
+        return var(self, *args, **kwargs)
+    torch.Tensor.var = biased
+    try:
+        yield
+    finally:
+        torch.Tensor.var = var
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" /
@@ -258,9 +297,15 @@ def main(argv=None) -> int:
                   f"{row['critic_loss']:.3g})")
     ok = all(s["largest"] < TOLERANCE for s in settings
              if s["aligned"] and s["phase"] == "batch norm")
+    eps_gaps = {eps: layer_gap(eps) for eps in (1e-3, 1e-5, 1e-7, 1e-9)}
+    for eps, gap in eps_gaps.items():
+        print(f"one renormalising pass, ε_BN {eps:.0e}: largest output gap "
+              f"{gap:.1e}")
     import sb3_contrib
     write_result({"env": ENV_ID, "updates": UPDATES, "tolerance": TOLERANCE,
                   "aligned_within_tolerance": ok, "settings": settings,
+                  "renorm_layer_gap_by_eps": [[e, g] for e, g in
+                                              eps_gaps.items()],
                   "provenance": provenance(
                       torch_threads=1, sb3_contrib=sb3_contrib.__version__)},
                  args.out)

@@ -22,7 +22,8 @@ from .sweep import sweep
 from .seeds import BatchedSAC
 from .compiled import CompiledUpdate, compiled
 from .custom import BestModel, EarlyStop, EnvSpec, TensorBoard, export_policy, record_video
-from .crossq import BatchRenorm, CrossQ, CrossQConfig
+from .batchrenorm import BatchRenorm
+from .crossq import CrossQ, CrossQConfig
 
 __all__ = [
     # the pieces of SAC (chapters 1-8)
@@ -39,6 +40,7 @@ __all__ = [
     "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
     # your own problem, deployment, logging (chapter 18); SAC.predict is a method
     "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
-    # beyond SAC: CrossQ (chapter 19), which train() builds from a CrossQConfig
+    # beyond SAC: Batch Renormalization (chapter 19) and CrossQ (chapter 20), which train()
+    # builds from a CrossQConfig
     "BatchRenorm", "CrossQConfig", "CrossQ",
 ]

@@ -220,7 +220,7 @@ def save(self: SAC, path) -> Path:
 @patch(cls_method=True)
 def load(cls: SAC, path, device="cpu") -> SAC:
     """The agent in a checkpoint file or run directory (weights_only), of
-    the class the checkpoint names: SAC.load also reads a CrossQ (ch. 19)."""
+    the class the checkpoint names: SAC.load also reads a CrossQ (ch. 20)."""
     checkpoint = load_checkpoint(path, device)
     state = checkpoint["agent"]
     agent_cls, config_cls = algorithm(saved_algorithm(state))
@@ -294,7 +294,7 @@ def register(name: str, agent_class: type, config_class: type) -> None:
 
 def algorithm(name: str) -> tuple[type, type]:
     """(agent class, config class) of `name`. An agent registers itself in
-    module sac_lit.<name>, imported here if need be (ch. 19: crossq)."""
+    module sac_lit.<name>, imported here if need be (ch. 20: crossq)."""
     module = f"sac_lit.{name}"
     if (name not in AGENTS and name.isidentifier()
             and importlib.util.find_spec(module)):

@@ -124,13 +124,13 @@ def pick_device(name: str) -> str:
 
 # %% ../notebooks/12_command_line.ipynb #1cd192e2
 TRAIN_OPTIONS: dict = {}     # chapters 16, 17: name: (add(parser), apply)
-AGENT_FLAGS: dict = {}       # chapter 19: name: add(parser), its own flags
+AGENT_FLAGS: dict = {}       # chapter 20: name: add(parser), its own flags
 
 
 def add_agent_flags(parser) -> None:
-    "--algo, SAC's hyper-parameters, and other agents' own (chapter 19)."
+    "--algo, SAC's hyper-parameters, and other agents' own (chapter 20)."
     parser.add_argument("--algo", choices=list(AGENTS),
-                        help="the agent (default sac; chapter 19 adds "
+                        help="the agent (default sac; chapter 20 adds "
                              "crossq); a resumed run keeps its own")
     add_config_flags(parser, SACConfig, "hyper-parameters of SAC (SACConfig)")
     for add in AGENT_FLAGS.values():
@@ -221,7 +221,7 @@ def resume_states(args, plan) -> dict:
     plan["env_id"] = saved_env(first)        # its EnvSpec (chapter 18)
     if isinstance(plan["seed"], int):
         plan["seed"] = first["seed"]
-    algo = saved_algorithm(first["agent"])   # SAC's, or chapter 19's CrossQ
+    algo = saved_algorithm(first["agent"])   # SAC's, or chapter 20's CrossQ
     return {algorithm(algo)[1]: first["agent"]["config"], "algo": algo,
             RunConfig: first["run_config"], "state": first}
 
@@ -734,7 +734,7 @@ def run_eval_video(args, plan: dict) -> int:
 
 COMMANDS["eval"] = Command(add_eval_video, check_eval_video, run_eval_video)
 
-# %% ../notebooks/19_crossq.ipynb #0548ac1c
+# %% ../notebooks/20_crossq.ipynb #0548ac1c
 from sac_lit.crossq import CrossQConfig
 
 

@@ -534,7 +534,7 @@ def test_nan_loss_stops_with_the_loss_named_and_keeps_the_checkpoint(
     assert not (run / "summary.json").exists()
 
 
-# ------------------------------------------------------------ CrossQ (chapter 19)
+# ------------------------------------------------------------ CrossQ (chapter 20)
 
 TINY_Q = ("--actor-hidden-sizes 16 --critic-hidden-sizes 16 --batch-size 32 "
           "--policy-delay 2 --renorm-warmup 50 --learning-starts 100 "

@@ -1,4 +1,4 @@
-"""Tests of sac_lit.crossq (chapter 19): BatchRenorm, CrossQConfig, the CrossQ update, its state."""
+"""Tests of sac_lit.batchrenorm (chapter 19) and sac_lit.crossq (chapter 20): BatchRenorm, CrossQConfig, the CrossQ update, its state."""
 import copy
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 
 from sac_lit.agent import SAC
 from sac_lit.buffer import Batch
-from sac_lit.crossq import (BatchRenorm, CrossQ, CrossQConfig, crossq_networks, joint_q,
-                            renorm_layers, training)
+from sac_lit.batchrenorm import BatchRenorm
+from sac_lit.crossq import CrossQ, CrossQConfig, crossq_networks, joint_q, renorm_layers, training
 from sac_lit.loop import Run, RunConfig, Trainer
 from sac_lit.train import Checkpoints
 
