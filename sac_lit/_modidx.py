@@ -151,6 +151,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'sac_lit.crossq.CrossQConfig.renorm_kwargs': ( 'crossq.html#crossqconfig.renorm_kwargs',
                                                                                'sac_lit/crossq.py'),
                                 'sac_lit.crossq.CrossQConfig.to_dict': ('crossq.html#crossqconfig.to_dict', 'sac_lit/crossq.py'),
+                                'sac_lit.crossq.check_crossq_config': ('crossq.html#check_crossq_config', 'sac_lit/crossq.py'),
                                 'sac_lit.crossq.crossq_networks': ('crossq.html#crossq_networks', 'sac_lit/crossq.py'),
                                 'sac_lit.crossq.joint_q': ('crossq.html#joint_q', 'sac_lit/crossq.py'),
                                 'sac_lit.crossq.renorm_layers': ('crossq.html#renorm_layers', 'sac_lit/crossq.py'),

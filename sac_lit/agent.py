@@ -208,7 +208,7 @@ def load_state_dict(self: SAC, state: dict) -> None:
             getattr(self, name).load_state_dict(state[name])
     self.generator.set_state(state["generator"])
 
-
+# %% ../notebooks/09_sac_agent.ipynb #b75d1fcb
 @patch
 def save(self: SAC, path) -> Path:
     "Write {'agent': state_dict()} atomically; `path`: file or run dir."

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from .checks import check_positive_int, check_range
@@ -57,11 +58,15 @@ class BatchRenorm(nn.Module):
         z_hat = (z - mu_b) / sigma_b * kappa + delta
         return self.weight * z_hat + self.bias
 
-    def limits(self):
-        "(κ_max, δ_max) now: (1, 0) during the warm-up, the final ones after."
-        on = (self.steps >= self.warmup).float()     # a tensor: no sync
-        return 1 + (self.kappa_max - 1) * on, self.delta_max * on
+# %% ../notebooks/19_batch_renorm.ipynb #49da86ce
+@patch
+def limits(self: BatchRenorm):
+    "(κ_max, δ_max) now: (1, 0) during the warm-up, the final ones after."
+    on = (self.steps >= self.warmup).float()     # a tensor: no sync
+    return 1 + (self.kappa_max - 1) * on, self.delta_max * on
 
-    def extra_repr(self) -> str:
-        return (f"{len(self.weight)}, momentum={self.momentum}, "
-                f"eps={self.eps}, warmup={self.warmup}")
+
+@patch
+def extra_repr(self: BatchRenorm) -> str:
+    return (f"{len(self.weight)}, momentum={self.momentum}, "
+            f"eps={self.eps}, warmup={self.warmup}")

@@ -225,7 +225,7 @@ def resume_states(args, plan) -> dict:
     return {algorithm(algo)[1]: first["agent"]["config"], "algo": algo,
             RunConfig: first["run_config"], "state": first}
 
-
+# %% ../notebooks/12_command_line.ipynb #fbf378c1
 def agent_config(args, plan, saved) -> type:
     "The config class of --algo (on --resume the run's own); its flags only."
     algo = saved.get("algo", args.algo or "sac")

@@ -22,7 +22,7 @@ from .targets import soft_q_target
 from .temperature import Temperature, actor_loss, temperature_loss
 
 # %% auto #0
-__all__ = ['CrossQConfig', 'renorm_layers', 'crossq_networks', 'CrossQ', 'training', 'joint_q']
+__all__ = ['CrossQConfig', 'check_crossq_config', 'renorm_layers', 'crossq_networks', 'CrossQ', 'training', 'joint_q']
 
 # %% ../notebooks/20_crossq.ipynb #19a00018
 @dataclass
@@ -53,34 +53,44 @@ class CrossQConfig:
                                             "policy; none: −dim(A)")
 
     def __post_init__(self):
-        for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
-            sizes = tuple(getattr(self, name))
-            setattr(self, name, sizes)
-            check_positive_int(**{f"{name}[{i}]": n
-                                  for i, n in enumerate(sizes)})
-        check_positive_int(batch_size=self.batch_size,
-                           buffer_size=self.buffer_size,
-                           policy_delay=self.policy_delay)
-        check_range("gamma", self.gamma, 0, 1, low_open=True)
-        check_range("adam_beta1", self.adam_beta1, 0, 1, high_open=True)
-        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
-            check_range(name, getattr(self, name), 0, None, low_open=True)
-        if self.target_entropy is not None:
-            check_range("target_entropy", self.target_entropy)
-        BatchRenorm(1, **self.renorm_kwargs())          # checks those
-        if not isinstance(self.autotune, bool):
-            raise TypeError(f"autotune must be a bool, got {self.autotune!r}")
+        check_crossq_config(self)                      # the next cell
 
-    def renorm_kwargs(self) -> dict:
-        return {"momentum": self.momentum, "eps": self.bn_eps,
-                "kappa_max": self.kappa_max, "delta_max": self.delta_max,
-                "warmup": self.renorm_warmup}
+# %% ../notebooks/20_crossq.ipynb #cd89f8e6
+def check_crossq_config(c: CrossQConfig) -> None:
+    "Every field's own check; the BatchRenorm fields by BatchRenorm."
+    for name in ("actor_hidden_sizes", "critic_hidden_sizes"):
+        sizes = tuple(getattr(c, name))
+        setattr(c, name, sizes)
+        check_positive_int(**{f"{name}[{i}]": n
+                              for i, n in enumerate(sizes)})
+    check_positive_int(batch_size=c.batch_size,
+                       buffer_size=c.buffer_size,
+                       policy_delay=c.policy_delay)
+    check_range("gamma", c.gamma, 0, 1, low_open=True)
+    check_range("adam_beta1", c.adam_beta1, 0, 1, high_open=True)
+    for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
+        check_range(name, getattr(c, name), 0, None, low_open=True)
+    if c.target_entropy is not None:
+        check_range("target_entropy", c.target_entropy)
+    BatchRenorm(1, **c.renorm_kwargs())          # checks those
+    if not isinstance(c.autotune, bool):
+        raise TypeError(f"autotune must be a bool, got {c.autotune!r}")
 
-    def to_dict(self) -> dict:
-        "Plain Python types only: safe for JSON and weights_only loading."
-        return {**dataclasses.asdict(self),
-                "actor_hidden_sizes": list(self.actor_hidden_sizes),
-                "critic_hidden_sizes": list(self.critic_hidden_sizes)}
+
+@patch
+def renorm_kwargs(self: CrossQConfig) -> dict:
+    "BatchRenorm's keyword arguments."
+    return {"momentum": self.momentum, "eps": self.bn_eps,
+            "kappa_max": self.kappa_max, "delta_max": self.delta_max,
+            "warmup": self.renorm_warmup}
+
+
+@patch
+def to_dict(self: CrossQConfig) -> dict:
+    "Plain Python types only: safe for JSON and weights_only loading."
+    return {**dataclasses.asdict(self),
+            "actor_hidden_sizes": list(self.actor_hidden_sizes),
+            "critic_hidden_sizes": list(self.critic_hidden_sizes)}
 
 # %% ../notebooks/20_crossq.ipynb #19a00020
 def renorm_layers(in_width: int, hidden_sizes: Sequence[int],
@@ -132,20 +142,22 @@ class CrossQ(SAC):
         self.generator = torch.Generator(self.device).manual_seed(noise_seed)
         self.build(actor, critic, Temperature(c.init_alpha, c.autotune))
 
-    def build(self, actor, critic, temperature) -> None:
-        "The networks, in evaluation mode; Adam with β1 = 0.5; no φ_targ."
-        c, device = self.config, self.device
-        self.actor = actor.to(device).eval()
-        self.critic = critic.to(device).eval()
-        self.temperature = temperature.to(device)
-        adam = partial(torch.optim.Adam, betas=(c.adam_beta1, 0.999),
-                       fused=True)
-        self.actor_opt = adam(self.actor.parameters(), lr=c.actor_lr)
-        self.critic_opt = adam(self.critic.parameters(), lr=c.critic_lr)
-        self.alpha_opt = (torch.optim.Adam(self.temperature.parameters(),
-                                           lr=c.alpha_lr, fused=True)
-                          if c.autotune else None)
-        self._theta = list(self.actor.parameters())
+# %% ../notebooks/20_crossq.ipynb #65fcb18d
+@patch
+def build(self: CrossQ, actor, critic, temperature) -> None:
+    "The networks, in evaluation mode; Adam with β1 = 0.5; no φ_targ."
+    c, device = self.config, self.device
+    self.actor = actor.to(device).eval()
+    self.critic = critic.to(device).eval()
+    self.temperature = temperature.to(device)
+    adam = partial(torch.optim.Adam, betas=(c.adam_beta1, 0.999),
+                   fused=True)
+    self.actor_opt = adam(self.actor.parameters(), lr=c.actor_lr)
+    self.critic_opt = adam(self.critic.parameters(), lr=c.critic_lr)
+    self.alpha_opt = (torch.optim.Adam(self.temperature.parameters(),
+                                       lr=c.alpha_lr, fused=True)
+                      if c.autotune else None)
+    self._theta = list(self.actor.parameters())
 
 
 @contextlib.contextmanager
@@ -165,7 +177,7 @@ def joint_q(critic: nn.Module, s, a, s_next, a_next):
     n = len(s)
     return (q1[:n], q2[:n]), (q1[n:], q2[n:])
 
-
+# %% ../notebooks/20_crossq.ipynb #d470911e
 @patch
 def update(self: CrossQ, batch) -> dict[str, torch.Tensor]:
     "Critic step; every `policy_delay`-th update, policy and α steps."
@@ -191,7 +203,7 @@ def update(self: CrossQ, batch) -> dict[str, torch.Tensor]:
     return update_metrics(loss_q, loss_pi, loss_alpha, alpha, log_prob,
                           q1, q2, a_tilde)
 
-
+# %% ../notebooks/20_crossq.ipynb #b4cb2356
 @patch
 def policy_step(self: CrossQ, s, alpha) -> tuple:
     "J_π with the actor in train mode and the critics in eval mode; J(α)."
