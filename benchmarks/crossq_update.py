@@ -15,7 +15,8 @@ The two differ by design in four ways, which the script names and measures:
   * log(1 - tanh(u)^2): sb3-contrib adds 1e-6 inside the log, sac_lit uses the
     exact form 2 (log 2 - u - softplus(-2u));
   * the critic loss: sb3-contrib's is half of sac_lit's;
-  * after the warm-up, where eps enters the renormalised output: sac_lit's
+  * after the warm-up, where eps enters the renormalised output (sb3-contrib
+    places it as the CrossQ authors' code does; sac_lit as Ioffe's paper): sac_lit's
     training pass computes exactly its evaluation-mode function
     (z - mu_run) / sqrt(var_run + eps) when no clip binds, sb3-contrib's only
     as eps -> 0.

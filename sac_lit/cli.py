@@ -234,7 +234,8 @@ def agent_config(args, plan, saved) -> type:
                          "change on --resume")
     if algo != "sac" and "learner" in plan:      # chapters 16 and 17
         raise UsageError(f"{algo} runs one seed, uncompiled: --seeds and "
-                         "--compile batch and compile SAC's update only")
+                         "--compile batch and compile SAC's update only; "
+                         f"several seeds: sweep --algo {algo} --seeds 0-4")
     return own_config(args, algo)
 
 
