@@ -21,8 +21,11 @@ an interrupted benchmark has whole seeds to compare. Run directories live in
 --work; a sweep resumes its runs from their checkpoints, an sb3-contrib run
 whose result file exists is skipped and an unfinished one starts again. At the
 end (or with --report) the script writes results/crossq.json: per-run curves,
-final returns and speeds, and per (agent, environment) the IQM of the final
-evaluation returns with a 95% percentile-bootstrap interval.
+final returns and speeds, chapter 10's probe of the book's critics (Q at the
+start of the evaluation episodes against the discounted return G_0), per
+(agent, environment) the IQM of the final evaluation returns with a 95%
+percentile-bootstrap interval, and the provenance of every start that trained
+(`trained_by`; a sweep resumes its runs bit for bit from their checkpoints).
 
     .venv/bin/python -m pip install --no-deps -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/crossq.py --work ../crossq_runs   # many hours
@@ -155,7 +158,9 @@ def book_run(work: Path, agent: str, env_id: str, seed: int, steps: int):
             (run / "metrics.jsonl").read_text().splitlines()]
     evals = [[r["step"], r["return"], r["returns"]] for r in rows
              if r["kind"] == "eval"]
-    return {"eval": evals, "train_sps": summary["train_sps"]}
+    probe = [[r["step"], r["q_start"], r["discounted_start"]] for r in rows
+             if r["kind"] == "eval"]                # chapter 10's probe
+    return {"eval": evals, "probe": probe, "train_sps": summary["train_sps"]}
 
 
 def collect(work: Path, envs, seeds, steps) -> dict:
@@ -182,6 +187,7 @@ def collect(work: Path, envs, seeds, steps) -> dict:
                              "final_return": final[1],
                              "final_returns": final[2],
                              "curve": [[s, m] for s, m, _ in run["eval"]],
+                             "probe": run.get("probe"),
                              "train_sps": run["train_sps"]})
             if finals:
                 m, low, high = iqm_ci(finals)
@@ -220,7 +226,11 @@ def main(argv=None) -> int:
     started = provenance(torch_threads=1, runs_at_a_time=len(envs))
     import sb3_contrib
     started["sb3_contrib"] = sb3_contrib.__version__
+    launches = args.work / "launches.json"       # every start that trained
     if not args.report:
+        args.work.mkdir(parents=True, exist_ok=True)
+        before = json.loads(launches.read_text()) if launches.is_file() else []
+        launches.write_text(json.dumps(before + [started], indent=1))
         for seed in seeds:
             for agent in agents:
                 if agent == "sb3_crossq":
@@ -229,10 +239,11 @@ def main(argv=None) -> int:
                     sweep(agent, envs, seed, args.steps, args.work)
     result = collect(args.work, envs, seeds, args.steps)
     print(table(result["cells"]))
+    trained = json.loads(launches.read_text()) if launches.is_file() else []
     write_result({"envs": envs, "seeds": seeds, "steps": args.steps,
                   "eval_every": EVAL_EVERY, "eval_episodes": EVAL_EPISODES,
                   "learning_starts": LEARNING_STARTS, **result,
-                  "provenance": started}, args.out)
+                  "trained_by": trained, "provenance": started}, args.out)
     return 0
 
 
