@@ -83,27 +83,13 @@ def sb3_crossq(env_id: str, seed: int, steps: int):
                   verbose=0)
 
 
-def evaluate(model, env) -> list[float]:
-    "sac_lit's protocol: deterministic, episode i from reset(seed=10000 + i)."
-    returns = []
-    for i in range(EVAL_EPISODES):
-        obs, _ = env.reset(seed=EVAL_SEED + i)
-        total, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
-
-
 def run_sb3(job: tuple) -> str:
     "One sb3-contrib run, in its own process; its result file when done."
     env_id, seed, steps, path = job
     import gymnasium as gym
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
+    from peers import evaluate_model
     torch.set_num_threads(1)
     eval_env, evals, clock = gym.make(env_id), [], {"eval": 0.0}
 
@@ -113,7 +99,8 @@ def run_sb3(job: tuple) -> str:
                 clock["start"], clock["eval"] = time.perf_counter(), 0.0
             if self.num_timesteps % EVAL_EVERY == 0:
                 tic = time.perf_counter()
-                returns = evaluate(self.model, eval_env)
+                returns = evaluate_model(self.model, eval_env,
+                                         EVAL_EPISODES, EVAL_SEED)
                 evals.append([self.num_timesteps, statistics.fmean(returns),
                               returns])
                 clock["eval"] += time.perf_counter() - tic

@@ -82,23 +82,13 @@ def run_sb3(env_id: str, seed: int, steps: int, work: str) -> dict:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
     sys.path.insert(0, str(ROOT / "benchmarks"))   # in the Ray worker too
-    from peers import sb3_sac
+    from peers import evaluate_model, sb3_sac
     torch.set_num_threads(1)
     eval_env = gym.make(env_id)
     evals, episodes, clock = [], [], {"eval": 0.0}
 
     def evaluate(model) -> list[float]:
-        returns = []
-        for i in range(EVAL_EPISODES):
-            obs, _ = eval_env.reset(seed=EVAL_SEED + i)
-            total, done = 0.0, False
-            while not done:
-                action, _ = model.predict(obs, deterministic=True)
-                obs, r, terminated, truncated, _ = eval_env.step(action)
-                total += float(r)
-                done = terminated or truncated
-            returns.append(total)
-        return returns
+        return evaluate_model(model, eval_env, EVAL_EPISODES, EVAL_SEED)
 
     class Record(BaseCallback):
         def _on_step(self) -> bool:
