@@ -14,7 +14,8 @@ __all__ = ['BatchRenorm']
 
 # %% ../notebooks/19_batch_renorm.ipynb #19a00005
 class BatchRenorm(nn.Module):
-    """Batch Renormalization (Ioffe 2017) of features z [B, n], per column.
+    """Batch Renormalization (Ioffe 2017) of features z [B, num_features],
+    per column.
     train: ẑ = (z − μ_B)/σ_B · κ + δ, with κ = sg(σ_B/σ_run) clipped to
            [1/κ_max, κ_max] and δ = sg((μ_B − μ_run)/σ_run) to ±δ_max;
     eval:  ẑ = (z − μ_run)/σ_run.          The output is w ⊙ ẑ + b.
@@ -22,22 +23,26 @@ class BatchRenorm(nn.Module):
     fraction η (`momentum`) to the batch's. For the first `warmup` training
     passes the limits are κ_max = 1, δ_max = 0: batch normalisation."""
 
-    def __init__(self, n: int, momentum: float = 0.01, eps: float = 1e-3,
+    def __init__(self, num_features: int, momentum: float = 0.01,
+                 eps: float = 1e-3,
                  kappa_max: float = 3.0, delta_max: float = 5.0,
                  warmup: int = 100_000):
         super().__init__()
-        check_range("warmup", warmup, 0)
-        check_positive_int(n=n, warmup=warmup or 1)     # 0 allowed
+        check_range("warmup", warmup, 0)       # 0: no warm-up
+        check_positive_int(num_features=num_features,
+                           **{"warmup + 1": warmup + 1})  # an integer
         check_range("momentum", momentum, 0, 1)
         check_range("eps", eps, 0, None, low_open=True)
         check_range("kappa_max", kappa_max, 1)
         check_range("delta_max", delta_max, 0)
         self.momentum, self.eps, self.warmup = momentum, eps, warmup
         self.kappa_max, self.delta_max = kappa_max, delta_max
-        self.weight = nn.Parameter(torch.ones(n))               # w
-        self.bias = nn.Parameter(torch.zeros(n))                # b
-        self.register_buffer("running_mean", torch.zeros(n))    # μ_run
-        self.register_buffer("running_var", torch.ones(n))      # σ²_run − ε
+        self.weight = nn.Parameter(torch.ones(num_features))          # w
+        self.bias = nn.Parameter(torch.zeros(num_features))           # b
+        self.register_buffer("running_mean",
+                             torch.zeros(num_features))  # μ_run
+        self.register_buffer("running_var",
+                             torch.ones(num_features))   # σ²_run − ε
         self.register_buffer("steps", torch.tensor(0))   # training passes
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
