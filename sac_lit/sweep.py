@@ -17,7 +17,7 @@ from .loop import RunConfig
 from .train import RunDir, changed_settings, seed_dir, train
 
 # %% auto #0
-__all__ = ['iqm', 'iqm_ci', 'run_dir', 'run_one', 'steps_done', 'sweep', 'watch', 'result']
+__all__ = ['iqm', 'iqm_ci', 'run_dir', 'run_one', 'steps_done', 'sweep', 'watch', 'result', 'welch_interval', 'verdict']
 
 # %% ../notebooks/14_sweeps.ipynb #13a00005
 def iqm(x) -> float:
@@ -152,3 +152,21 @@ def result(ref, key: tuple, run: Path) -> dict:
         head = (str(err).strip().splitlines() or [""])[0]
         return {"env_id": key[0], "seed": key[1], "run_dir": str(run),
                 "status": "failed", "error": f"{type(err).__name__}: {head}"}
+
+# %% ../notebooks/15_benchmarks.ipynb #0fe2a7b1
+def welch_interval(x1, x2, confidence=0.95):
+    """Estimate and interval of E[x1] - E[x2] (Welch; spreads may differ),
+    over the last axis: one interval per row of stacked samples."""
+    from scipy import stats
+    x1, x2 = np.asarray(x1, float), np.asarray(x2, float)
+    n1, n2 = x1.shape[-1], x2.shape[-1]
+    v1, v2 = x1.var(-1, ddof=1) / n1, x2.var(-1, ddof=1) / n2
+    nu = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, nu) * np.sqrt(v1 + v2)
+    d = x1.mean(-1) - x2.mean(-1)
+    return d, d - half, d + half
+
+
+def verdict(low, high) -> str:
+    "'above' if the interval lies above 0, 'below' if below, else neither."
+    return "above" if low > 0 else "below" if high < 0 else "inconclusive"
