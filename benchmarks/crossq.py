@@ -65,31 +65,13 @@ def sweep(agent: str, envs: list[str], seed: int, steps: int, work: Path):
     subprocess.run(cmd, env=CHILD_ENV, cwd=ROOT, check=True)
 
 
-def sb3_crossq(env_id: str, seed: int, steps: int):
-    "sb3-contrib's CrossQ with CrossQConfig's hyper-parameters."
-    import gymnasium as gym
-    from sb3_contrib import CrossQ
-    return CrossQ("MlpPolicy", gym.make(env_id), seed=seed, device="cpu",
-                  learning_rate=1e-3, buffer_size=1_000_000,
-                  learning_starts=LEARNING_STARTS, batch_size=256,
-                  gamma=0.99, train_freq=1, gradient_steps=1,
-                  policy_delay=3, ent_coef="auto",
-                  policy_kwargs={"net_arch": {"pi": [256, 256],
-                                              "qf": [256, 256]},
-                                 "batch_norm_momentum": 0.01,
-                                 "batch_norm_eps": 1e-3,
-                                 "renorm_warmup_steps": 100_000,
-                                 "optimizer_kwargs": {"betas": (0.5, 0.999)}},
-                  verbose=0)
-
-
 def run_sb3(job: tuple) -> str:
     "One sb3-contrib run, in its own process; its result file when done."
     env_id, seed, steps, path = job
     import gymnasium as gym
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
-    from peers import evaluate_model
+    from peers import evaluate_model, sb3_crossq
     torch.set_num_threads(1)
     eval_env, evals, clock = gym.make(env_id), [], {"eval": 0.0}
 
@@ -106,7 +88,7 @@ def run_sb3(job: tuple) -> str:
                 clock["eval"] += time.perf_counter() - tic
             return True
 
-    model = sb3_crossq(env_id, seed, steps)
+    model = sb3_crossq(env_id, seed, LEARNING_STARTS)
     model.learn(total_timesteps=steps, callback=Record())
     seconds = time.perf_counter() - clock["start"] - clock["eval"]
     record = {"eval": evals, "train_sps": (steps - LEARNING_STARTS) / seconds}

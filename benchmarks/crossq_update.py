@@ -171,10 +171,10 @@ def compare(phase: str, aligned_on: bool, bn_eps: float, batches,
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.type_aliases import ReplayBufferSamples
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from crossq import sb3_crossq
+    from peers import sb3_crossq
     from sac_lit.crossq import CrossQ, CrossQConfig
     warm = {"batch norm": (10**9, 10**9), "renorm": (0, -1)}[phase]
-    model = sb3_crossq(ENV_ID, 0, 0)
+    model = sb3_crossq(ENV_ID, 0)
     for m in model.policy.modules():              # its warm-up: > steps
         if hasattr(m, "warmup_steps"):
             m.warmup_steps, m.eps = warm[1], bn_eps

@@ -25,6 +25,11 @@ Three runs alternate: sac_lit as `train` runs it by default, sac_lit with
 torch.compile; its compile time is inside its timed steps, and reported on
 its own as compile_seconds) and SB3.
 
+With `--libs sac_lit,sac_lit_crossq,sb3_crossq` it compares the book's CrossQ
+(`train --algo crossq`, CrossQConfig()'s defaults, chapter 20) with
+sb3-contrib's CrossQ with the same hyper-parameters, beside the book's SAC; the
+roofline is SAC's (chapter 13 counts SAC's update only).
+
 Needs `pip install --no-deps -r benchmarks/requirements.txt` for SB3.
 """
 from __future__ import annotations
@@ -41,10 +46,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from peers import sb3_sac  # noqa: E402
+from peers import sb3_crossq, sb3_sac  # noqa: E402
 from provenance import provenance, write_result  # noqa: E402
 
 HIDDEN = (256, 256)
+PEER = {"sac_lit": "sb3", "sac_lit_compiled": "sb3",     # ratios: lib / peer
+        "sac_lit_crossq": "sb3_crossq"}
 
 
 def parse_args(argv=None):
@@ -69,8 +76,9 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- the runs
 
 def run_sac_lit(args) -> dict:
-    from sac_lit import RunConfig, SACConfig, compiled, train
-    config = SACConfig(hidden_sizes=HIDDEN)
+    from sac_lit import CrossQConfig, RunConfig, SACConfig, compiled, train
+    config = (CrossQConfig() if args.worker == "sac_lit_crossq"
+              else SACConfig(hidden_sizes=HIDDEN))
     loop = RunConfig(learning_starts=args.learning_starts, eval_every=0,
                      checkpoint_every=10**9)
     fast = args.worker == "sac_lit_compiled"
@@ -101,7 +109,8 @@ def run_sb3(args) -> dict:
         def _on_training_end(self) -> None:
             clock["end"] = time.perf_counter()
 
-    model = sb3_sac(args.env, args.seed, args.learning_starts)
+    build = sb3_crossq if args.worker == "sb3_crossq" else sb3_sac
+    model = build(args.env, args.seed, args.learning_starts)
     model.learn(total_timesteps=args.steps, callback=Clock())
     timed = args.steps - args.learning_starts
     return {"train_sps": timed / (clock["end"] - clock["start"]),
@@ -112,7 +121,8 @@ def worker(args) -> None:
     import torch
     torch.set_num_threads(args.threads)
     result = {"sac_lit": run_sac_lit, "sac_lit_compiled": run_sac_lit,
-              "sb3": run_sb3}[args.worker](args)
+              "sac_lit_crossq": run_sac_lit, "sb3": run_sb3,
+              "sb3_crossq": run_sb3}[args.worker](args)
     print(json.dumps(result))
 
 
@@ -162,12 +172,14 @@ def main(argv=None) -> int:
         worker(args)
         return 0
     libs = [lib.strip() for lib in args.libs.split(",")]
-    unknown = set(libs) - {"sac_lit", "sac_lit_compiled", "sb3"}
+    unknown = set(libs) - {*PEER, *PEER.values()}
     if unknown:
         sys.exit(f"error: unknown --libs {', '.join(sorted(unknown))}")
-    if "sb3" in libs and importlib.util.find_spec("stable_baselines3") is None:
-        sys.exit("error: stable-baselines3 is not installed: python -m pip "
-                 "install --no-deps -r benchmarks/requirements.txt")
+    for lib, module in (("sb3", "stable_baselines3"),
+                        ("sb3_crossq", "sb3_contrib")):
+        if lib in libs and importlib.util.find_spec(module) is None:
+            sys.exit(f"error: {module} is not installed: python -m pip "
+                     "install --no-deps -r benchmarks/requirements.txt")
     started = provenance(torch_threads=args.threads)
     runs = {lib: [] for lib in libs}
     for pair in range(args.pairs):
@@ -190,21 +202,24 @@ def main(argv=None) -> int:
               "runs": runs, "median_train_sps": med,
               "matmul_peak_gflops": peak, "update_gflop": gflop,
               "roofline_updates_per_s": roofline,
-              "roofline_fraction": {lib: med[lib] / roofline for lib in libs},
+              "roofline_fraction": {lib: med[lib] / roofline for lib in libs
+                                    if "crossq" not in lib},
               "provenance": started}
     print(f"\n{args.env}, {args.steps - args.learning_starts} timed steps per "
           f"run, {args.threads} threads, {args.pairs} pairs")
     for lib in libs:
-        print(f"{lib:>16}: median {med[lib]:6.1f} steps/s, "
-              f"{100 * med[lib] / roofline:4.1f}% of the roofline")
-    for lib in (x for x in libs if x != "sb3" and "sb3" in libs):
+        share = (f", {100 * med[lib] / roofline:4.1f}% of the roofline"
+                 if "crossq" not in lib else "")
+        print(f"{lib:>16}: median {med[lib]:6.1f} steps/s{share}")
+    for lib in (x for x in libs if PEER.get(x) in libs):
         ratios = [a["train_sps"] / b["train_sps"]
-                  for a, b in zip(runs[lib], runs["sb3"])]
+                  for a, b in zip(runs[lib], runs[PEER[lib]])]
         key = "" if lib == "sac_lit" else "_" + lib.removeprefix("sac_lit_")
         record["ratio_per_pair" + key] = ratios
         record["median_ratio" + key] = statistics.median(ratios)
-        print(f"   ratio: {lib} / SB3 = {statistics.median(ratios):.2f} "
-              f"(median of pairs; pairs {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(f"   ratio: {lib} / {PEER[lib]} = "
+              f"{statistics.median(ratios):.2f} (median of pairs; pairs "
+              f"{', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"roofline: matmul peak {peak:.0f} GFLOP/s / {gflop:.3f} GFLOP per "
           f"update = {roofline:.0f} updates/s")
     write_result(record, args.out)
