@@ -45,23 +45,26 @@ class BatchRenorm(nn.Module):
                              torch.ones(num_features))   # σ²_run − ε
         self.register_buffer("steps", torch.tensor(0))   # training passes
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        sigma_run = (self.running_var + self.eps).sqrt()
-        if not self.training:                    # running statistics only
-            z_hat = (z - self.running_mean) / sigma_run
-            return self.weight * z_hat + self.bias
-        mu_b, var_b = z.mean(0), z.var(0, correction=0)
-        sigma_b = (var_b + self.eps).sqrt()
-        with torch.no_grad():                    # sg(·): constants below
-            kappa_max, delta_max = self.limits()
-            kappa = (sigma_b / sigma_run).clamp(1 / kappa_max, kappa_max)
-            delta = ((mu_b - self.running_mean) / sigma_run).clamp(
-                -delta_max, delta_max)
-            self.running_mean.lerp_(mu_b, self.momentum)
-            self.running_var.lerp_(var_b, self.momentum)
-            self.steps += 1
-        z_hat = (z - mu_b) / sigma_b * kappa + delta
+# %% ../notebooks/19_batch_renorm.ipynb #16b8cb27
+@patch
+def forward(self: BatchRenorm, z: torch.Tensor) -> torch.Tensor:
+    "Training mode: ẑ = (z − μ_B)/σ_B · κ + δ; evaluation: (z − μ_run)/σ_run."
+    sigma_run = (self.running_var + self.eps).sqrt()
+    if not self.training:                    # running statistics only
+        z_hat = (z - self.running_mean) / sigma_run
         return self.weight * z_hat + self.bias
+    mu_b, var_b = z.mean(0), z.var(0, correction=0)
+    sigma_b = (var_b + self.eps).sqrt()
+    with torch.no_grad():                    # sg(·): constants below
+        kappa_max, delta_max = self.limits()
+        kappa = (sigma_b / sigma_run).clamp(1 / kappa_max, kappa_max)
+        delta = ((mu_b - self.running_mean) / sigma_run).clamp(
+            -delta_max, delta_max)
+        self.running_mean.lerp_(mu_b, self.momentum)
+        self.running_var.lerp_(var_b, self.momentum)
+        self.steps += 1
+    z_hat = (z - mu_b) / sigma_b * kappa + delta
+    return self.weight * z_hat + self.bias
 
 # %% ../notebooks/19_batch_renorm.ipynb #49da86ce
 @patch
