@@ -163,16 +163,10 @@ def main(argv=None) -> int:
 
 
 def train_to(work: Path, env_id: str, seed: int, steps: int) -> None:
-    "Train (or resume) CrossQ in WORK/crossq to `steps`, as the ablation does."
-    from crossq_ablation import EVAL_EPISODES, EVAL_EVERY, LEARNING_STARTS
-    from sac_lit import RunConfig
-    from sac_lit.crossq import CrossQConfig
-    from sac_lit.sweep import run_dir, run_one
-    loop = RunConfig(learning_starts=LEARNING_STARTS, eval_every=EVAL_EVERY,
-                     eval_episodes=EVAL_EPISODES)
-    done = run_one(env_id, seed, steps, run_dir(work / "crossq", env_id, seed),
-                   CrossQConfig(), loop, threads=1)
-    if done["status"] == "failed":
+    "Train (or resume) CrossQ in WORK/crossq to `steps`: the ablation's run."
+    from crossq_ablation import run
+    done = run(("crossq", env_id, seed, steps, work))
+    if "error" in done:
         raise SystemExit(done["error"])
 
 
