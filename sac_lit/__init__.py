@@ -19,7 +19,7 @@ from .loop import (Callback, Divergence, Evaluation, ProgressBar, Run, RunConfig
                    TrainingDiverged, evaluate, make_env)
 from .train import Checkpoints, MetricsFiles, RunDir, train
 from .sweep import sweep
-from .seeds import BatchedSAC
+from .seeds import BatchedSAC, SeedList, seeds_learner
 from .compiled import CompiledUpdate, compiled
 from .custom import BestModel, EarlyStop, EnvSpec, TensorBoard, export_policy, record_video
 from .batchrenorm import BatchRenorm
@@ -37,7 +37,7 @@ __all__ = [
     "evaluate", "make_env", "TrainingDiverged", "RunDir", "MetricsFiles", "Checkpoints",
     "train",
     # many runs (chapters 14, 16) and a faster update (chapter 17)
-    "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
+    "sweep", "BatchedSAC", "SeedList", "seeds_learner", "CompiledUpdate", "compiled",
     # your own problem, deployment, logging (chapter 18); SAC.predict is a method
     "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
     # beyond SAC: Batch Renormalization (chapter 19) and CrossQ (chapter 20), which train()

@@ -232,10 +232,8 @@ def agent_config(args, plan, saved) -> type:
     if args.algo not in (None, algo):
         raise UsageError(f"{plan['out']} is a run of {algo}: --algo cannot "
                          "change on --resume")
-    if algo != "sac" and "learner" in plan:      # chapters 16 and 17
-        raise UsageError(f"{algo} runs one seed, uncompiled: --seeds and "
-                         "--compile batch and compile SAC's update only; "
-                         f"several seeds: sweep --algo {algo} --seeds 0-4")
+    if algo != "sac" and getattr(args, "compile", False):    # chapter 17
+        raise UsageError(f"--compile compiles SAC's update only, not {algo}'s")
     return own_config(args, algo)
 
 
@@ -554,23 +552,23 @@ def run_sweep(args, plan: dict) -> int:
 COMMANDS["sweep"] = Command(add_sweep, check_sweep, run_sweep)
 
 # %% ../notebooks/16_many_seeds.ipynb #15a00023
-from sac_lit.seeds import BatchedSAC
+from sac_lit.seeds import seeds_learner
 
 
 def add_seeds(train_parser) -> None:
     train_parser.add_argument(
         "--seeds", metavar="0-3|0,1,2",
-        help="several seeds in one process, their networks batched "
-             "(chapter 16); seed s runs in DIR/seed_<s>")
+        help="several seeds in one process (chapter 16), SAC's networks "
+             "batched; seed s runs in DIR/seed_<s>")
 
 
 def apply_seeds(args, plan: dict) -> None:
-    "--seeds S: a list of seeds, trained together by BatchedSAC."
+    "--seeds S: a list of seeds, trained together (seeds_learner)."
     if args.seeds is None:
         return
     if args.seed is not None:
         raise UsageError("--seed and --seeds: give one of them")
-    plan.update(seed=parse_seeds(args.seeds), learner=BatchedSAC,
+    plan.update(seed=parse_seeds(args.seeds), learner=seeds_learner,
                 resume_flags=["--seeds", args.seeds])
 
 

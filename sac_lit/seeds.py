@@ -21,7 +21,8 @@ from .policy import squash
 from .temperature import Temperature
 
 # %% auto #0
-__all__ = ['StackedLinear', 'stacked_mlp', 'StackedActor', 'StackedTwinQ', 'correspondence', 'BatchedSAC', 'tune_allocator']
+__all__ = ['StackedLinear', 'stacked_mlp', 'StackedActor', 'StackedTwinQ', 'correspondence', 'check_alike', 'BatchedSAC',
+           'SeedList', 'seeds_learner', 'tune_allocator']
 
 # %% ../notebooks/16_many_seeds.ipynb #15a00005
 class StackedLinear(nn.Module):
@@ -115,6 +116,16 @@ def correspondence(batched, agents: list[SAC]):
                agent.temperature.log_alpha, "alpha_opt", False)
 
 # %% ../notebooks/16_many_seeds.ipynb #15a00013
+def check_alike(agents: list, learner: str) -> None:
+    "One learner for K agents: at least one, of one config, sizes, device."
+    if not agents:
+        raise ValueError(f"{learner} needs at least one agent")
+    a = agents[0]
+    if any((b.config, b.obs_dim, b.act_dim, b.device)
+           != (a.config, a.obs_dim, a.act_dim, a.device) for b in agents):
+        raise ValueError("the agents must share config, sizes, device")
+
+
 class BatchedSAC(SAC):
     """K SAC agents, one per seed, updated as one: chapter 9's `update` on
     stacked networks, so every layer of every seed is one batched matmul.
@@ -123,12 +134,8 @@ class BatchedSAC(SAC):
     tune=False leaves the allocator as it is (for measuring)."""
 
     def __init__(self, agents: list[SAC], tune: bool = True):
-        if not agents:
-            raise ValueError("BatchedSAC needs at least one agent")
+        check_alike(agents, "BatchedSAC")
         a = agents[0]
-        if any((b.config, b.obs_dim, b.act_dim, b.device)
-               != (a.config, a.obs_dim, a.act_dim, a.device) for b in agents):
-            raise ValueError("the agents must share config, sizes, device")
         self.config, self.obs_dim, self.act_dim = a.config, a.obs_dim, a.act_dim
         self.device, self.target_entropy = a.device, a.target_entropy  # H̄
         self._agents, self._stale = agents, False
@@ -206,6 +213,37 @@ def write_agents(self: BatchedSAC, agents: list[SAC]) -> None:
                 name: x.clone() if name == "step" else
                 (x[i].T if t else x[i]).clone()
                 for name, x in state.items()}
+
+# %% ../notebooks/16_many_seeds.ipynb #848bd996
+class SeedList:
+    """K agents of any algorithm, one per seed, in one process: agent k acts
+    on row k and learns from minibatch k, by its own act and update."""
+
+    def __init__(self, agents: list):
+        check_alike(agents, "SeedList")
+        self.agents = list(agents)             # what checkpoints read
+        self.config, self.device = agents[0].config, agents[0].device
+
+    def act(self, obs, deterministic: bool = False) -> np.ndarray:
+        "obs [K, obs_dim] -> ã [K, act_dim], row k from agent k."
+        return np.concatenate([agent.act(obs[k:k + 1], deterministic)
+                               for k, agent in enumerate(self.agents)])
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        "Agent k's update on minibatch k; each metric stacked to [K]."
+        if batch.reward.dim() == 1:             # one run's [B]: K = 1
+            batch = Batch(*(x[None] for x in batch))
+        rows = [agent.update(Batch(*(x[k] for x in batch)))
+                for k, agent in enumerate(self.agents)]
+        return {name: torch.stack([row[name] for row in rows])
+                for name in rows[0]}
+
+
+def seeds_learner(agents: list):
+    "BatchedSAC for SAC's agents; any other agent's seeds in a SeedList."
+    if all(type(agent) is SAC for agent in agents):
+        return BatchedSAC(agents)
+    return SeedList(agents)
 
 # %% ../notebooks/16_many_seeds.ipynb #15a00019
 def tune_allocator() -> bool:

@@ -20,7 +20,7 @@ PUBLIC = [
     "RunConfig", "Run", "Trainer", "Callback", "Evaluation", "ProgressBar", "Divergence",
     "evaluate", "make_env", "TrainingDiverged", "RunDir", "MetricsFiles", "Checkpoints",
     "train",
-    "sweep", "BatchedSAC", "CompiledUpdate", "compiled",
+    "sweep", "BatchedSAC", "SeedList", "seeds_learner", "CompiledUpdate", "compiled",
     "EnvSpec", "TensorBoard", "BestModel", "EarlyStop", "export_policy", "record_video",
     "BatchRenorm", "CrossQConfig", "CrossQ",
 ]

@@ -233,7 +233,6 @@ def bad_cases(root: Path) -> dict[str, str]:
         "sac flag, crossq": f"train {new} --steps 9 --algo crossq --rho 0.5",
         "crossq bad beta1": f"train {new} --steps 9 --algo crossq "
                             "--adam-beta1 1",
-        "crossq seeds": f"train {new} --steps 9 --algo crossq --seeds 0-1",
         "crossq compile": f"train {new} --steps 9 --algo crossq --compile",
         "resume sac as crossq": f"train --out {done} --steps 900 --resume "
                                 "--algo crossq",
@@ -295,8 +294,7 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "crossq flag, sac": "--algo sac has no --policy-delay",
               "sac flag, crossq": "--algo crossq has no --rho",
               "crossq bad beta1": "--adam-beta1 must lie in [0, 1)",
-              "crossq seeds": "crossq runs one seed, uncompiled",
-              "crossq compile": "crossq runs one seed, uncompiled",
+              "crossq compile": "--compile compiles SAC's update only, not crossq's",
               "resume sac as crossq": "is a run of sac: --algo cannot change",
               "resume sac, crossq flag": "--algo sac has no --renorm-warmup"}
     for case, words in expect.items():
@@ -581,13 +579,32 @@ def test_resume_without_algo_continues_crossq_exactly(crossq_dir, tmp_path, caps
     assert metrics_rows(crossq_dir / "whole") == metrics_rows(parts)
 
 
+def test_crossq_seeds_are_their_one_seed_runs(crossq_dir, tmp_path, capsys):
+    "--seeds with CrossQ: chapter 16's SeedList, each seed exactly as alone."
+    two = tmp_path / "two"
+    status, out, err = sac(f"train --algo crossq --env Pendulum-v1 --steps 300 "
+                           f"--seeds 0,1 --out {two} {TINY_Q}", capsys)
+    assert status == 0, err
+    assert "2 seeds in one process" in out
+    assert metrics_rows(two / "seed_0") == metrics_rows(crossq_dir / "whole")
+    assert metrics_rows(two / "seed_1") != metrics_rows(two / "seed_0")
+    for s in (0, 1):
+        assert type(SAC.load(two / f"seed_{s}")) is CrossQ
+        summary = json.loads((two / f"seed_{s}" / "summary.json").read_text())
+        assert summary["seed"] == s and summary["seeds_in_process"] == 2
+    status, out, err = sac(f"train --out {two} --steps 400 --seeds 0,1 --resume "
+                           "--no-progress", capsys)
+    assert status == 0, err
+    assert [SAC.load(two / f"seed_{s}").updates for s in (0, 1)] == [300, 300]
+
+
 def test_crossq_run_refuses_other_agents_and_learners(crossq_dir, capsys):
     run = crossq_dir / "whole"
     before = fingerprint(crossq_dir)
     expect = {"--algo sac": "is a run of crossq: --algo cannot change",
               "--rho 0.9": "--algo crossq has no --rho",
               "--hidden-sizes 16": "--algo crossq has no --hidden-sizes",
-              "--compile": "crossq runs one seed, uncompiled",
+              "--compile": "--compile compiles SAC's update only, not crossq's",
               "--policy-delay 3": "cannot change --policy-delay on --resume"}
     for flags, words in expect.items():
         status, out, err = sac(f"train --out {run} --steps 400 --resume {flags}", capsys)
