@@ -53,7 +53,9 @@ def forward(self: BatchRenorm, z: torch.Tensor) -> torch.Tensor:
     if not self.training:                    # running statistics only
         z_hat = (z - self.running_mean) / sigma_run
         return self.weight * z_hat + self.bias
-    mu_b, var_b = z.mean(0), z.var(0, correction=0)
+    mu_b = z.mean(0)
+    centred = z - mu_b                       # z − μ_B
+    var_b = centred.square().mean(0)         # σ²_B − ε
     sigma_b = (var_b + self.eps).sqrt()
     with torch.no_grad():                    # sg(·): constants below
         kappa_max, delta_max = self.limits()
@@ -63,7 +65,7 @@ def forward(self: BatchRenorm, z: torch.Tensor) -> torch.Tensor:
         self.running_mean.lerp_(mu_b, self.momentum)
         self.running_var.lerp_(var_b, self.momentum)
         self.steps += 1
-    z_hat = (z - mu_b) / sigma_b * kappa + delta
+    z_hat = centred / sigma_b * kappa + delta
     return self.weight * z_hat + self.bias
 
 # %% ../notebooks/19_batch_renorm.ipynb #49da86ce
