@@ -3,6 +3,8 @@
 # %% ../notebooks/19_batch_renorm.ipynb #19a00004
 from __future__ import annotations
 
+import numbers
+
 import torch
 from fastcore.basics import patch
 from torch import nn
@@ -10,7 +12,7 @@ from torch import nn
 from .checks import check_positive_int, check_range
 
 # %% auto #0
-__all__ = ['BatchRenorm']
+__all__ = ['BatchRenorm', 'check_renorm']
 
 # %% ../notebooks/19_batch_renorm.ipynb #19a00005
 class BatchRenorm(nn.Module):
@@ -28,13 +30,8 @@ class BatchRenorm(nn.Module):
                  kappa_max: float = 3.0, delta_max: float = 5.0,
                  warmup: int = 100_000):
         super().__init__()
-        check_range("warmup", warmup, 0)       # 0: no warm-up
-        check_positive_int(num_features=num_features,
-                           **{"warmup + 1": warmup + 1})  # an integer
-        check_range("momentum", momentum, 0, 1)
-        check_range("eps", eps, 0, None, low_open=True)
-        check_range("kappa_max", kappa_max, 1)
-        check_range("delta_max", delta_max, 0)
+        check_renorm(num_features, momentum, eps, kappa_max, delta_max,
+                     warmup)                     # the cell below
         self.momentum, self.eps, self.warmup = momentum, eps, warmup
         self.kappa_max, self.delta_max = kappa_max, delta_max
         self.weight = nn.Parameter(torch.ones(num_features))          # w
@@ -44,6 +41,19 @@ class BatchRenorm(nn.Module):
         self.register_buffer("running_var",
                              torch.ones(num_features))   # σ²_run − ε
         self.register_buffer("steps", torch.tensor(0))   # training passes
+
+# %% ../notebooks/19_batch_renorm.ipynb #5e7a0bce
+def check_renorm(num_features, momentum, eps, kappa_max, delta_max, warmup):
+    "BatchRenorm's arguments, each in its range; warmup 0: no warm-up."
+    check_positive_int(num_features=num_features)
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral):
+        raise TypeError(f"warmup must be an integer, got "
+                        f"{type(warmup).__name__}")
+    check_range("warmup", warmup, 0)
+    check_range("momentum", momentum, 0, 1)
+    check_range("eps", eps, 0, None, low_open=True)
+    check_range("kappa_max", kappa_max, 1)
+    check_range("delta_max", delta_max, 0)
 
 # %% ../notebooks/19_batch_renorm.ipynb #16b8cb27
 @patch

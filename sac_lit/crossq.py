@@ -72,7 +72,12 @@ def check_crossq_config(c: CrossQConfig) -> None:
         check_range(name, getattr(c, name), 0, None, low_open=True)
     if c.target_entropy is not None:
         check_range("target_entropy", c.target_entropy)
-    BatchRenorm(1, **c.renorm_kwargs())          # checks those
+    try:
+        BatchRenorm(1, **c.renorm_kwargs())      # its own checks
+    except (TypeError, ValueError) as err:       # named as our fields
+        arg, rest = str(err).split(" ", 1)
+        field = {"eps": "bn_eps", "warmup": "renorm_warmup"}.get(arg, arg)
+        raise type(err)(f"{field} {rest}") from None
     if not isinstance(c.autotune, bool):
         raise TypeError(f"autotune must be a bool, got {c.autotune!r}")
 
@@ -159,7 +164,7 @@ def build(self: CrossQ, actor, critic, temperature) -> None:
                       if c.autotune else None)
     self._theta = list(self.actor.parameters())
 
-
+# %% ../notebooks/20_crossq.ipynb #61045338
 @contextlib.contextmanager
 def training(module: nn.Module):
     "module.train() for the block, then module.eval() again."
@@ -182,7 +187,7 @@ def joint_q(critic: nn.Module, s, a, s_next, a_next):
 def update(self: CrossQ, batch) -> dict[str, torch.Tensor]:
     "Critic step; every `policy_delay`-th update, policy and α steps."
     c, alpha = self.config, self.temperature.alpha    # one α, a constant
-    s, a, r, s_next, d = batch                     # a: the stored ã
+    s, a, r, s_next, d = batch                     # a: the stored action
 
     # 1. critic step: ã' from π_θ (eval mode), one joint pass (train mode)
     with torch.no_grad():

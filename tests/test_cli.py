@@ -234,6 +234,9 @@ def bad_cases(root: Path) -> dict[str, str]:
         "crossq bad beta1": f"train {new} --steps 9 --algo crossq "
                             "--adam-beta1 1",
         "crossq compile": f"train {new} --steps 9 --algo crossq --compile",
+        "crossq bad warm-up": f"train {new} --steps 9 --algo crossq "
+                              "--renorm-warmup -1",
+        "crossq bad bn eps": f"train {new} --steps 9 --algo crossq --bn-eps 0",
         "resume sac as crossq": f"train --out {done} --steps 900 --resume "
                                 "--algo crossq",
         "resume sac, crossq flag": f"train --out {done} --steps 900 "
@@ -295,6 +298,8 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "sac flag, crossq": "--algo crossq has no --rho",
               "crossq bad beta1": "--adam-beta1 must lie in [0, 1)",
               "crossq compile": "--compile compiles SAC's update only, not crossq's",
+              "crossq bad warm-up": "--renorm-warmup must lie in [0, inf], got -1",
+              "crossq bad bn eps": "--bn-eps must lie in (0, inf], got 0.0",
               "resume sac as crossq": "is a run of sac: --algo cannot change",
               "resume sac, crossq flag": "--algo sac has no --renorm-warmup"}
     for case, words in expect.items():
