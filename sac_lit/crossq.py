@@ -81,7 +81,7 @@ def check_crossq_config(c: CrossQConfig) -> None:
     if not isinstance(c.autotune, bool):
         raise TypeError(f"autotune must be a bool, got {c.autotune!r}")
 
-
+# %% ../notebooks/20_crossq.ipynb #33a758a7
 @patch
 def renorm_kwargs(self: CrossQConfig) -> dict:
     "BatchRenorm's keyword arguments."
