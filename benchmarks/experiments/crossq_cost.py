@@ -53,7 +53,8 @@ VARIANTS = ("sac", "crossq", "crossq_var", "crossq_no_norm", "sb3_crossq")
 
 
 def forward_var(self, z):
-    "BatchRenorm's forward pass with the batch variance by torch.var."
+    """BatchRenorm's forward pass with the batch variance by torch.var, as
+    the package computed it before commit e842b61 (a copy on purpose)."""
     sigma_run = (self.running_var + self.eps).sqrt()
     if not self.training:
         return self.weight * (z - self.running_mean) / sigma_run + self.bias
