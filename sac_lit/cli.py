@@ -377,6 +377,9 @@ def run_eval(args, plan: dict) -> int:
               "returns": returns.tolist()}
     if args.json:
         print(json.dumps(report))
+    elif args.episodes == 1:
+        print(f"{report['env_id']}: return {report['mean_return']:.1f} "
+              "over 1 episode")
     else:
         print(f"{report['env_id']}: mean return {report['mean_return']:.1f}"
               f" ± {report['std_return']:.1f} over {args.episodes} episodes")
@@ -685,8 +688,8 @@ def check_export(args) -> dict:
 def run_export(args, plan: dict) -> int:
     path = export_policy(plan["agent"], plan["out"], args.format)
     agent = plan["agent"]
-    print(f"wrote {path} ({args.format}): obs [N, {agent.obs_dim}] -> "
-          f"action [N, {agent.act_dim}] in the environment's units")
+    print(f"wrote {path} ({args.format}): obs [batch, {agent.obs_dim}] -> "
+          f"action [batch, {agent.act_dim}] in the environment's units")
     return 0
 
 

@@ -117,7 +117,7 @@ class EnvSpec:
 
 
 def saved_env(state: dict):
-    "The env of a run's checkpoint: its EnvSpec, or its id (older runs)."
+    "The env of a run's checkpoint: its EnvSpec, or its id if it has none."
     spec = state.get("env_spec")
     return EnvSpec(**spec) if spec else state["env_id"]
 
@@ -300,7 +300,7 @@ def io_of(agent: SAC) -> dict:
 def predict(self: SAC, obs, deterministic: bool = True) -> np.ndarray:
     """Actions in the env's units for observations in the env's units:
     s = (obs − mean)/√(var + ε), ã ~ π_θ(·|s) (or tanh(μ_θ(s))), then the
-    action map. obs [obs_dim] or [N, obs_dim]."""
+    action map. obs [obs_dim] or [batch, obs_dim]."""
     io = io_of(self)
     obs = np.asarray(obs)
     norm = io["obs_norm"]
@@ -343,8 +343,8 @@ FORMATS = ("torchscript", "onnx")
 
 def export_policy(agent: SAC, path, format: str = "torchscript") -> Path:
     """Write the deterministic policy to `path`: TorchScript (torch.jit.load)
-    or ONNX (onnxruntime). Input 'obs' [N, obs_dim] float32, output
-    'action' [N, act_dim]."""
+    or ONNX (onnxruntime). Input 'obs' [batch, obs_dim] float32, output
+    'action' [batch, act_dim]."""
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: one of "
                          f"{', '.join(FORMATS)}")

@@ -424,6 +424,10 @@ def test_eval_matches_an_independent_rollout(workdir, capsys):
     status, text, _ = sac(f"eval {workdir / 'done'} --episodes 2 --seed 7",
                           capsys)
     assert status == 0 and f"{np.mean(expected):.1f}" in text
+    status, text, _ = sac(f"eval {workdir / 'done'} --episodes 1 --seed 7",
+                          capsys)                    # no spread of one
+    assert status == 0 and text.endswith(
+        f"return {expected[0]:.1f} over 1 episode\n") and "±" not in text
 
 
 def test_metrics_csv_has_the_jsonl_rows(workdir):
