@@ -290,6 +290,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'sac_lit.seeds.BatchedSAC.act': ('many_seeds.html#batchedsac.act', 'sac_lit/seeds.py'),
                                'sac_lit.seeds.BatchedSAC.agents': ('many_seeds.html#batchedsac.agents', 'sac_lit/seeds.py'),
                                'sac_lit.seeds.BatchedSAC.load_agents': ('many_seeds.html#batchedsac.load_agents', 'sac_lit/seeds.py'),
+                               'sac_lit.seeds.BatchedSAC.members_changed': ( 'many_seeds.html#batchedsac.members_changed',
+                                                                             'sac_lit/seeds.py'),
                                'sac_lit.seeds.BatchedSAC.noise': ('many_seeds.html#batchedsac.noise', 'sac_lit/seeds.py'),
                                'sac_lit.seeds.BatchedSAC.update': ('many_seeds.html#batchedsac.update', 'sac_lit/seeds.py'),
                                'sac_lit.seeds.BatchedSAC.write_agents': ('many_seeds.html#batchedsac.write_agents', 'sac_lit/seeds.py'),

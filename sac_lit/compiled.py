@@ -159,6 +159,8 @@ class CompiledUpdate:
         with torch.no_grad():
             metrics = self.step(*step_arguments(agent), tuple(batch),
                                 xi_next, xi)
+        if isinstance(agent, BatchedSAC):
+            agent.members_changed()          # its K agents are behind now
         if self.compile_seconds is None:
             self.compile_seconds = time.perf_counter() - tic
         return metrics

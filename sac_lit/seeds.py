@@ -170,8 +170,14 @@ def update(self: BatchedSAC, batch: Batch) -> dict[str, torch.Tensor]:
     "Chapter 9's update for every seed at once; batch tensors [K, B, ...]."
     if batch.reward.dim() == 1:                 # one run's [B]: K = 1
         batch = Batch(*(x[None] for x in batch))
-    self._stale = True
+    self.members_changed()
     return SAC.update(self, batch)
+
+
+@patch
+def members_changed(self: BatchedSAC) -> None:
+    "Its members moved (by update, or by chapter 17's compiled step)."
+    self._stale = True              # agents writes them back when asked
 
 
 @patch(as_prop=True)

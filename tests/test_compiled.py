@@ -126,6 +126,9 @@ def test_compiled_batched_update_equals_batched_update():
             torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5)
     for p, q in zip(ref.actor.parameters(), other.actor.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(ref.agents, fast.agents):   # what checkpoints read
+        for p, q in zip(mine.actor.parameters(), theirs.actor.parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -256,16 +259,22 @@ def test_command_line_compile(tmp_path):
 
 
 def test_command_line_compile_with_seeds(tmp_path):
-    code, out, err = cli(["train", "--env", "Pendulum-v1", "--steps", "150",
-                          "--out", str(tmp_path / "run"), "--seeds", "0-1",
-                          "--learning-starts", "100", "--eval-every", "0",
-                          "--hidden-sizes", "16", "--batch-size", "32",
-                          "--compile", "--no-progress"])
-    assert code == 0, err
+    runs = {}
+    for name, extra in (("run", ["--compile"]), ("eager", [])):
+        code, out, err = cli(["train", "--env", "Pendulum-v1", "--steps", "150",
+                              "--out", str(tmp_path / name), "--seeds", "0-1",
+                              "--learning-starts", "100", "--eval-every", "0",
+                              "--hidden-sizes", "16", "--batch-size", "32",
+                              *extra, "--no-progress"])
+        assert code == 0, err
+        runs[name] = [SAC.load(tmp_path / name / f"seed_{s}") for s in (0, 1)]
     for s in (0, 1):
         summary = json.loads((tmp_path / "run" / f"seed_{s}" / "summary.json").read_text())
         assert summary["steps"] == 150 and summary["compile_seconds"] > 0
         assert summary["seeds_in_process"] == 2
+        # the checkpoint holds the trained weights: those of the same run without --compile
+        for p, q in zip(runs["run"][s].actor.parameters(), runs["eager"][s].actor.parameters()):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-4)
 
 
 def test_compile_notice_adds_its_compile_to_a_resumed_clock():
