@@ -21,6 +21,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'sac_lit.agent.checkpoint_path': ('sac_agent.html#checkpoint_path', 'sac_lit/agent.py'),
                                'sac_lit.agent.hp': ('sac_agent.html#hp', 'sac_lit/agent.py'),
                                'sac_lit.agent.load_checkpoint': ('sac_agent.html#load_checkpoint', 'sac_lit/agent.py'),
+                               'sac_lit.agent.load_failure': ('sac_agent.html#load_failure', 'sac_lit/agent.py'),
                                'sac_lit.agent.minimise': ('sac_agent.html#minimise', 'sac_lit/agent.py'),
                                'sac_lit.agent.register': ('sac_agent.html#register', 'sac_lit/agent.py'),
                                'sac_lit.agent.save_atomic': ('sac_agent.html#save_atomic', 'sac_lit/agent.py'),

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,8 +24,8 @@ from .temperature import Temperature, actor_loss, temperature_loss
 
 # %% auto #0
 __all__ = ['CHECKPOINT', 'AGENTS', 'hp', 'SACConfig', 'SAC', 'minimise', 'update_metrics', 'CheckpointError', 'checkpoint_path',
-           'write_atomic', 'save_atomic', 'load_checkpoint', 'register', 'algorithm', 'saved_algorithm', 'saved_config',
-           'agent_class']
+           'write_atomic', 'save_atomic', 'load_checkpoint', 'load_failure', 'register', 'algorithm', 'saved_algorithm',
+           'saved_config', 'agent_class']
 
 # %% ../notebooks/09_sac_agent.ipynb #9a000007
 def hp(default, help: str):
@@ -275,12 +276,20 @@ def load_checkpoint(path, device="cpu") -> dict:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:           # truncated, corrupt, or unsafe
-        reason = (str(err).strip().splitlines() or [""])[0][:100]
-        raise CheckpointError(f"cannot load {path}: {type(err).__name__}: "
-                              f"{reason}") from None
+        raise CheckpointError(f"cannot load {path}: {load_failure(err)}"
+                              ) from None
     if not isinstance(state, dict) or "agent" not in state:
         raise CheckpointError(f"{path} is not a sac_lit checkpoint")
     return state
+
+
+def load_failure(err: Exception) -> str:
+    "Why torch.load failed, in words a user can act on."
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if unsafe:                         # weights_only refused to run code
+        return (f"it would call {unsafe.group(1)} when unpickled, "
+                "and a checkpoint holds only tensors and plain values")
+    return "not a complete PyTorch file (cut short, or another kind of file)"
 
 # %% ../notebooks/09_sac_agent.ipynb #3c5c6afa
 AGENTS: dict[str, tuple[type, type]] = {}   # name: (agent, config class)

@@ -43,8 +43,8 @@ def check_range(name: str, x, low=None, high=None, *,
     """
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
     span = f"{left}{'-inf' if low is None else low}, "
     span += f"{'inf' if high is None else high}{right}"
     too_low = low is not None and (x <= low if low_open else x < low)

@@ -105,7 +105,8 @@ DEVICES = ("auto", "cpu", "cuda")
 def build_parser() -> Parser:
     "The parser of every command in COMMANDS."
     parser = Parser(prog="python -m sac_lit",
-                    description="Train and evaluate Soft Actor-Critic.")
+                    description="Soft Actor-Critic: train, evaluate and more "
+                    "(each command's --help lists its options).")
     sub = parser.add_subparsers(dest="command", required=True,
                                 metavar="{" + ",".join(COMMANDS) + "}")
     for command in COMMANDS.values():
@@ -158,7 +159,7 @@ def add_train(sub) -> Parser:
                    help="show a progress bar on stderr (default: on)")
     add_agent_flags(t)
     add_config_flags(t, RunConfig, "the training loop (RunConfig)")
-    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 to 18
+    for add, _ in TRAIN_OPTIONS.values():        # chapters 16 to 20
         add(t)
     return t
 
@@ -173,7 +174,7 @@ def check_train(args) -> dict:
                 seed=0 if args.seed is None else args.seed,
                 resume=args.resume, device=pick_device(args.device),
                 progress=args.progress)
-    for _, apply in TRAIN_OPTIONS.values():      # chapters 16 and 17
+    for _, apply in TRAIN_OPTIONS.values():      # chapters 16 to 20
         apply(args, plan)
     saved = resume_states(args, plan) if args.resume else new_runs(args, plan)
     config_class = agent_config(args, plan, saved)   # --algo, or the run's
@@ -330,7 +331,8 @@ def add_eval(sub) -> None:
                         f"(default {EVAL_SEED}, as in training)")
     e.add_argument("--env", metavar="ID",
                    help="environment, if no config.json names it")
-    e.add_argument("--device", default="auto", choices=DEVICES)
+    e.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where the networks run (default auto)")
     e.add_argument("--json", action="store_true",
                    help="print one JSON object")
 
@@ -662,7 +664,8 @@ def add_export(sub) -> None:
     e.add_argument("run", metavar="RUN",
                    help="run directory, its checkpoint.pt or its best.pt")
     e.add_argument("--format", default="torchscript", choices=FORMATS,
-                   help="torchscript (torch.jit.load) or onnx (onnxruntime)")
+                   help="torchscript (torch.jit.load; the default) or onnx "
+                        "(onnxruntime)")
     e.add_argument("--out", required=True, metavar="FILE",
                    help="the file to write")
 
@@ -742,11 +745,13 @@ from sac_lit.crossq import CrossQConfig
 
 def add_crossq_flags(train_parser) -> None:
     "CrossQConfig's fields that SACConfig lacks, as flags."
+    sac = {f.name for f in dataclasses.fields(SACConfig)}
+    unused = sac - {f.name for f in dataclasses.fields(CrossQConfig)}
+    refused = ", ".join("--" + n.replace("_", "-") for n in sorted(unused))
     add_config_flags(train_parser, CrossQConfig, "hyper-parameters of CrossQ "
-                     "beyond SAC's (CrossQConfig, for --algo crossq; the "
-                     "shared flags above apply too, with CrossQ's defaults: "
-                     "step sizes 1e-3)",
-                     skip={f.name for f in dataclasses.fields(SACConfig)})
+                     "beyond SAC's (CrossQConfig, for --algo crossq; SAC's "
+                     "flags above apply too, with CrossQ's defaults, step "
+                     f"sizes 1e-3, except {refused})", skip=sac)
 
 
 AGENT_FLAGS["crossq"] = add_crossq_flags        # train's and sweep's

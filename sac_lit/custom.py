@@ -363,10 +363,12 @@ def export_policy(agent: SAC, path, format: str = "torchscript") -> Path:
 
 # %% ../notebooks/18_your_own_problem.ipynb #18a00025
 def headless_gl() -> None:
-    "MuJoCo renders through EGL when there is no display (set before use)."
+    """Without a display: MuJoCo renders through EGL, and pygame (the
+    classic-control tasks) through SDL's dummy driver. Set before use."""
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("MUJOCO_GL", "egl")
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 def record_video(agent: SAC, spec: EnvSpec, path, episodes: int = 1,

@@ -283,8 +283,8 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
     cases = bad_cases(bad_input_dir)
     expect = {"gamma above 1": "--gamma must lie in (0, 1], got 1.5",
               "batch size 0": "--batch-size must be >= 1, got 0",
-              "negative lr": "--critic-lr must lie in (0, inf], got -0.0003",
-              "negative lr, e-notation": "--critic-lr must lie in (0, inf]",
+              "negative lr": "--critic-lr must lie in (0, inf), got -0.0003",
+              "negative lr, e-notation": "--critic-lr must lie in (0, inf)",
               "discrete actions": "Discrete(2)",
               "unbounded actions": "unbounded",
               "unknown env id": "NoSuchEnv-v0",
@@ -298,8 +298,8 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "sac flag, crossq": "--algo crossq has no --rho",
               "crossq bad beta1": "--adam-beta1 must lie in [0, 1)",
               "crossq compile": "--compile compiles SAC's update only, not crossq's",
-              "crossq bad warm-up": "--renorm-warmup must lie in [0, inf], got -1",
-              "crossq bad bn eps": "--bn-eps must lie in (0, inf], got 0.0",
+              "crossq bad warm-up": "--renorm-warmup must lie in [0, inf), got -1",
+              "crossq bad bn eps": "--bn-eps must lie in (0, inf), got 0.0",
               "resume sac as crossq": "is a run of sac: --algo cannot change",
               "resume sac, crossq flag": "--algo sac has no --renorm-warmup"}
     for case, words in expect.items():
