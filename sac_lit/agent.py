@@ -285,7 +285,8 @@ def load_checkpoint(path, device="cpu") -> dict:
 
 def load_failure(err: Exception) -> str:
     "Why torch.load failed, in words a user can act on."
-    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    unsafe = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(err),
+                       re.IGNORECASE)
     if unsafe:                         # weights_only refused to run code
         return (f"it would call {unsafe.group(1)} when unpickled, "
                 "and a checkpoint holds only tensors and plain values")

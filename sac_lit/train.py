@@ -195,9 +195,11 @@ class RunDir:
         "A new run needs a missing or an empty directory."
         p = self.path
         if p.exists() and not (p.is_dir() and not any(p.iterdir())):
-            raise RunDirError(f"{p} exists and is not empty: pass --resume "
-                              "to continue the run in it, or choose "
-                              "another --out")
+            hint = ("it holds a run: resume it (--resume, resume=True) or"
+                    if checkpoint_path(p).is_file() else
+                    "it holds no run to resume:")
+            raise RunDirError(f"{p} exists and is not empty; {hint} choose "
+                              "another output directory (--out)")
 
     def check_resume(self, steps: int, env_id=None, seed=None,
                      config=None, run_config: RunConfig | None = None

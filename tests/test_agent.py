@@ -363,7 +363,7 @@ def test_crafted_checkpoint_never_runs_code(tmp_path):
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "code_ran"
     torch.save({"agent": _Payload(str(marker))}, evil)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=r"would call \S*mkdir when unpickled"):
         SAC.load(evil)
     with pytest.raises(CheckpointError):
         load_checkpoint(evil)
@@ -377,10 +377,10 @@ def test_missing_corrupt_and_foreign_checkpoints_are_refused(tmp_path):
         SAC.load(tmp_path)
     good = trained_agent().save(tmp_path)
     (tmp_path / "half.pt").write_bytes(good.read_bytes()[:1000])
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a complete PyTorch file"):
         SAC.load(tmp_path / "half.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a complete PyTorch file"):
         SAC.load(tmp_path / "text.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a sac_lit checkpoint"):

@@ -39,7 +39,7 @@ def test_range_open_ends_and_one_sided():
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         check_range("rho", 1.0, 0, 1, high_open=True)
     check_range("lr", 1e9, 0, None, low_open=True)
-    with pytest.raises(ValueError, match=r"\(0, inf\]"):
+    with pytest.raises(ValueError, match=r"\(0, inf\)"):
         check_range("lr", -1e-3, 0, None, low_open=True)
 
 

@@ -288,7 +288,7 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "discrete actions": "Discrete(2)",
               "unbounded actions": "unbounded",
               "unknown env id": "NoSuchEnv-v0",
-              "existing run": "pass --resume",
+              "existing run": "it holds a run: resume it (--resume",
               "resume other config": "cannot change --batch-size on --resume",
               "resume fewer steps": f"is at step {STEPS}",
               "resume missing": "no checkpoint",
