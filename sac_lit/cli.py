@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import difflib
 import json
 import pickle
+import re
 import sys
 import typing
 import warnings
@@ -38,7 +40,13 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
+    def parse_known_args(self, args=None, namespace=None):
+        self.given = negatives_joined(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self.given, namespace)
+
     def error(self, message):
+        if message.startswith("the following arguments are required"):
+            message = unknown_flag(self) or message   # the typo comes first
         raise UsageError(message)
 
 
@@ -60,6 +68,30 @@ def float_or_none(text: str) -> float | None:
 READ = {int: (int, "INT"), float: (float, "FLOAT"),
         tuple[int, ...]: (ints, "INT,INT,..."),
         float | None: (float_or_none, "FLOAT|none")}
+
+# %% ../notebooks/12_command_line.ipynb #6667fc92
+def negatives_joined(argv) -> list[str]:
+    "['--x', '-1e-3'] -> ['--x=-1e-3']: no flag starts with - and a digit."
+    out = []
+    for text in argv:
+        if (out and out[-1].startswith("--") and "=" not in out[-1]
+                and re.match(r"-(\.?\d|inf)", text, re.IGNORECASE)):
+            out[-1] += "=" + text
+        else:
+            out.append(text)
+    return out
+
+
+def unknown_flag(parser) -> str | None:
+    "The first --flag typed that the parser does not know, and its nearest."
+    known = list(parser._option_string_actions)   # argparse's flag table
+    for text in getattr(parser, "given", ()):
+        flag = text.split("=")[0]
+        if flag.startswith("--") and flag not in known:
+            near = difflib.get_close_matches(flag, known, n=1)
+            return (f"unrecognized argument {flag}"
+                    + (f" (did you mean {near[0]}?)" if near else ""))
+    return None
 
 # %% ../notebooks/12_command_line.ipynb #1d36f08f
 def add_config_flags(parser, config_class, title: str, skip=()) -> None:

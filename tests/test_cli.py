@@ -189,7 +189,10 @@ def bad_cases(root: Path) -> dict[str, str]:
         "gamma nan": f"train {new} --steps 9 --gamma nan",
         "rho 1": f"train {new} --steps 9 --rho 1",
         "negative lr": f"train {new} --steps 9 --critic-lr -0.0003",
-        "negative lr, e-notation": f"train {new} --steps 9 --critic-lr=-3e-4",
+        "negative lr, e-notation": f"train {new} --steps 9 --critic-lr -3e-4",
+        "negative lr, e-notation, =": f"train {new} --steps 9 "
+                                      "--critic-lr=-3e-4",
+        "mistyped steps": f"train {new} --step 9",
         "zero lr": f"train {new} --steps 9 --actor-lr 0",
         "alpha 0": f"train {new} --steps 9 --init-alpha 0",
         "batch size 0": f"train {new} --steps 9 --batch-size 0",
@@ -285,6 +288,9 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "batch size 0": "--batch-size must be >= 1, got 0",
               "negative lr": "--critic-lr must lie in (0, inf), got -0.0003",
               "negative lr, e-notation": "--critic-lr must lie in (0, inf)",
+              "negative lr, e-notation, =": "--critic-lr must lie in (0, inf)",
+              "mistyped steps": "unrecognized argument --step (did you mean "
+                                "--steps?)",
               "discrete actions": "Discrete(2)",
               "unbounded actions": "unbounded",
               "unknown env id": "NoSuchEnv-v0",
