@@ -42,11 +42,15 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self.given = negatives_joined(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(self.given, namespace)
+        namespace, extra = super().parse_known_args(self.given, namespace)
+        typo = unknown_flag(self, extra)
+        if typo:
+            raise UsageError(typo)
+        return namespace, extra
 
     def error(self, message):
         if message.startswith("the following arguments are required"):
-            message = unknown_flag(self) or message   # the typo comes first
+            message = unknown_flag(self, self.given) or message   # typo first
         raise UsageError(message)
 
 
@@ -82,13 +86,13 @@ def negatives_joined(argv) -> list[str]:
     return out
 
 
-def unknown_flag(parser) -> str | None:
-    "The first --flag typed that the parser does not know, and its nearest."
+def unknown_flag(parser, texts) -> str | None:
+    "The first --flag in `texts` the parser does not know, and its nearest."
     known = list(parser._option_string_actions)   # argparse's flag table
-    for text in getattr(parser, "given", ()):
+    for text in texts:
         flag = text.split("=")[0]
         if flag.startswith("--") and flag not in known:
-            near = difflib.get_close_matches(flag, known, n=1)
+            near = difflib.get_close_matches(flag, known, n=1, cutoff=0.85)
             return (f"unrecognized argument {flag}"
                     + (f" (did you mean {near[0]}?)" if near else ""))
     return None

@@ -193,6 +193,7 @@ def bad_cases(root: Path) -> dict[str, str]:
         "negative lr, e-notation, =": f"train {new} --steps 9 "
                                       "--critic-lr=-3e-4",
         "mistyped steps": f"train {new} --step 9",
+        "mistyped flag": f"train {new} --steps 9 --gamme 0.9",
         "zero lr": f"train {new} --steps 9 --actor-lr 0",
         "alpha 0": f"train {new} --steps 9 --init-alpha 0",
         "batch size 0": f"train {new} --steps 9 --batch-size 0",
@@ -291,6 +292,9 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "negative lr, e-notation, =": "--critic-lr must lie in (0, inf)",
               "mistyped steps": "unrecognized argument --step (did you mean "
                                 "--steps?)",
+              "mistyped flag": "unrecognized argument --gamme (did you mean "
+                               "--gamma?)",
+              "unknown flag": "unrecognized argument --learning-rate",
               "discrete actions": "Discrete(2)",
               "unbounded actions": "unbounded",
               "unknown env id": "NoSuchEnv-v0",
