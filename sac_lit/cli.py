@@ -53,26 +53,6 @@ class Parser(argparse.ArgumentParser):
             message = unknown_flag(self, self.given) or message   # typo first
         raise UsageError(message)
 
-
-def flag_name(field: str) -> str:
-    "The flag of a config field: batch_size -> --batch-size."
-    return "--" + field.replace("_", "-")
-
-
-def ints(text: str) -> tuple[int, ...]:
-    "'256,256' -> (256, 256)"
-    return tuple(int(n) for n in text.split(","))
-
-
-def float_or_none(text: str) -> float | None:
-    "'none' -> None, anything else a float."
-    return None if text.lower() == "none" else float(text)
-
-
-READ = {int: (int, "INT"), float: (float, "FLOAT"),
-        tuple[int, ...]: (ints, "INT,INT,..."),
-        float | None: (float_or_none, "FLOAT|none")}
-
 # %% ../notebooks/12_command_line.ipynb #6667fc92
 def negatives_joined(argv) -> list[str]:
     "['--x', '-1e-3'] -> ['--x=-1e-3']: no flag starts with - and a digit."
@@ -96,6 +76,26 @@ def unknown_flag(parser, texts) -> str | None:
             return (f"unrecognized argument {flag}"
                     + (f" (did you mean {near[0]}?)" if near else ""))
     return None
+
+
+def flag_name(field: str) -> str:
+    "The flag of a config field: batch_size -> --batch-size."
+    return "--" + field.replace("_", "-")
+
+
+def ints(text: str) -> tuple[int, ...]:
+    "'256,256' -> (256, 256)"
+    return tuple(int(n) for n in text.split(","))
+
+
+def float_or_none(text: str) -> float | None:
+    "'none' -> None, anything else a float."
+    return None if text.lower() == "none" else float(text)
+
+
+READ = {int: (int, "INT"), float: (float, "FLOAT"),
+        tuple[int, ...]: (ints, "INT,INT,..."),
+        float | None: (float_or_none, "FLOAT|none")}
 
 # %% ../notebooks/12_command_line.ipynb #1d36f08f
 def add_config_flags(parser, config_class, title: str, skip=()) -> None:
