@@ -24,7 +24,8 @@ from .agent import (AGENTS, SAC, CheckpointError, SACConfig,
 from .custom import load_normalizer_state, saved_env
 from .loop import (EVAL_SEED, RunConfig, TrainingDiverged, env_name,
                           evaluate, make_env)
-from .train import RunDir, changed_settings, seed_dir, train
+from .train import (RunDir, RunDirError, changed_settings, seed_dir,
+                           train)
 
 # %% auto #0
 __all__ = ['main']
@@ -302,6 +303,11 @@ def open_env(env_id: str):
         raise UsageError(f"{env_id}: {err}") from None
 
 # %% ../notebooks/12_command_line.ipynb #f7639f7f
+def note(message, *_, **__) -> None:
+    "A warning raised while training, as one line on stderr."
+    print(f"note: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def jsonl_to_csv(src: Path, dst: Path) -> None:
     "metrics.jsonl as a CSV table: one column per key, lists space-joined."
     rows = [json.loads(line) for line in src.read_text().splitlines()]
@@ -317,8 +323,12 @@ def run_train(args, plan: dict) -> int:
     "Train; one line per run. 1 if it diverged, 130 on Ctrl-C."
     dirs = [d.path for d in run_dirs(plan)]
     try:
-        summaries = train(**{k: v for k, v in plan.items()
-                             if k != "resume_flags"})
+        with warnings.catch_warnings():
+            warnings.showwarning = note           # each warning one line
+            summaries = train(**{k: v for k, v in plan.items()
+                                 if k != "resume_flags"})
+    except RunDirError as err:         # its directory could not be made
+        return fail(err)
     except TrainingDiverged as err:
         print(f"error: training diverged: {err}; the last good checkpoint "
               f"is in {plan['out']}", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,8 +29,9 @@ from .loop import (Callback, Divergence, EpisodeMetrics, Evaluation,
 
 # %% auto #0
 __all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_state', 'write_json', 'RunDirError',
-           'changed_settings', 'refusal', 'RunDir', 'MetricsFiles', 'Checkpoints', 'seed_dir', 'check_seeds',
-           'default_callbacks', 'train', 'start_runs']
+           'changed_settings', 'refusal', 'EpisodeCut', 'episode_cut', 'cut_note', 'RunDir', 'MetricsFiles',
+           'Checkpoints', 'seed_dir', 'check_seeds', 'load_runs', 'EndEpisodes', 'default_callbacks', 'train',
+           'start_runs']
 
 # %% ../notebooks/11_runs.ipynb #32facc40
 def time_limit(env: gym.Env):
@@ -177,12 +179,26 @@ def refusal(rule: str, path, state: dict, changed: list) -> RunDirError:
                       "class, or none",
         "same settings": f"cannot change {', '.join(changed)} on resume",
         "not past the steps": f"{path} is at step {step}: the steps asked "
-                              "for must be >= that",
-        "the episode can go on":
-            f"{path} stopped mid-episode (step {step}) and {env_id}'s "
-            "state cannot be saved, so the episode cannot go on exactly: "
-            "give the env get_state() and set_state(state) (chapter 18), "
-            "or stop at an episode's end"}[rule])
+                              "for must be >= that"}[rule])
+
+
+class EpisodeCut(UserWarning):
+    "A resume ends the episode in progress: its env's state was not saved."
+
+
+def episode_cut(state: dict) -> bool:
+    "The checkpoint is mid-episode, without the simulator's state."
+    run = state["run"]
+    return run["env"]["sim"] is None and run["episode_length"] > 0
+
+
+def cut_note(path, state: dict) -> str:
+    "What a resume that ends the episode in progress tells the user."
+    return (f"{path} stopped mid-episode (step {state['step']}) and "
+            f"{state['env_id']}'s state was not saved: that episode ends "
+            "there, as a time limit would end it, and a new one starts. The "
+            "run is no longer the run in one go; give the env get_state() "
+            "and set_state(state) for that (chapter 18).")
 
 # %% ../notebooks/11_runs.ipynb #7c8d7d17
 class RunDir:
@@ -192,14 +208,22 @@ class RunDir:
         self.path = Path(path)
 
     def check_new(self) -> None:
-        "A new run needs a missing or an empty directory."
+        "A new run needs a missing or an empty directory it can create."
         p = self.path
-        if p.exists() and not (p.is_dir() and not any(p.iterdir())):
+        if p.exists() and not p.is_dir():
+            raise RunDirError(f"{p} is a file: choose another output "
+                              "directory (--out)")
+        if p.exists() and any(p.iterdir()):
             hint = ("it holds a run: resume it (--resume, resume=True) or"
                     if checkpoint_path(p).is_file() else
                     "it holds no run to resume:")
             raise RunDirError(f"{p} exists and is not empty; {hint} choose "
                               "another output directory (--out)")
+        base = next(d for d in p.absolute().parents if d.exists())
+        if not p.exists() and not (base.is_dir()
+                                   and os.access(base, os.W_OK)):
+            raise RunDirError(f"cannot create {p}: {base} is not a "
+                              "writable directory")
 
     def check_resume(self, steps: int, env_id=None, seed=None,
                      config=None, run_config: RunConfig | None = None
@@ -208,15 +232,13 @@ class RunDir:
         state = load_checkpoint(self.path)   # CheckpointError if unusable
         env_id = None if env_id is None else env_name(env_id)
         changed = changed_settings(state, config, run_config)
-        run, algo = state["run"], saved_algorithm(state["agent"])
+        algo = saved_algorithm(state["agent"])
         rules = {"same run": env_id in (None, state["env_id"])
                              and seed in (None, state["seed"]),
                  "same agent": config is None
                                or agent_class(config).algorithm == algo,
                  "same settings": not changed,
-                 "not past the steps": steps >= state["step"],
-                 "the episode can go on": run["env"]["sim"] is not None
-                                          or run["episode_length"] == 0}
+                 "not past the steps": steps >= state["step"]}
         for rule, holds in rules.items():
             if not holds:
                 raise refusal(rule, self.path, state, changed)
@@ -264,7 +286,11 @@ def finished(self: RunDir, steps: int) -> bool:
 @patch
 def create(self: RunDir, env_id, seed, config, run_config) -> None:
     "A new run's directory, its config.json and an empty metrics.jsonl."
-    self.path.mkdir(parents=True, exist_ok=True)
+    try:
+        self.path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:                 # a path no check could foresee
+        raise RunDirError(f"cannot create {self.path}: {err.strerror}"
+                          ) from None
     (self.path / "metrics.jsonl").write_bytes(b"")
     self.write_config(env_id, seed, config, run_config)
 
@@ -354,6 +380,28 @@ def check_seeds(seed) -> list[int]:
     return seeds
 
 
+def load_runs(trainer, dirs, states) -> None:
+    "Each run's checkpoint into the trainer; episodes no one saved end."
+    for k, state in enumerate(states):
+        trainer.load_state_dict(k, state)
+        if episode_cut(state):                     # chapter 18
+            warnings.warn(cut_note(dirs[k].path, state), EpisodeCut, 3)
+    cut = [k for k, state in enumerate(states) if episode_cut(state)]
+    if cut:
+        trainer.callbacks.append(EndEpisodes(cut))
+
+
+class EndEpisodes(Callback):
+    "At the start of training, runs `ks` end their episodes in progress."
+
+    def __init__(self, ks: list[int]):
+        self.ks = ks
+
+    def on_start(self, trainer):
+        for k in self.ks:
+            trainer.end_episode(k)
+
+
 def default_callbacks(dirs, run_config: RunConfig, progress) -> list:
     "Divergence and evaluation; metrics files and checkpoints; a bar."
     c, paths = run_config, [d.path for d in dirs]
@@ -401,8 +449,7 @@ def train(env_id: str, steps: int, seed=0, out=None,
     for d, s in zip(dirs, seeds):            # every check has passed
         (d.write_config if resume else d.create)(env_id, s, config,
                                                  run_config)
-    for k, state in enumerate(states if resume else []):
-        trainer.load_state_dict(k, state)
+    load_runs(trainer, dirs, states if resume else [])
     trainer.fit(steps)
     summaries = [trainer.summary(k) for k in range(len(runs))]
     for d, summary in zip(dirs, summaries):

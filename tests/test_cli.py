@@ -211,6 +211,8 @@ def bad_cases(root: Path) -> dict[str, str]:
                          "--steps 9",
         "out is a file": f"train --env Pendulum-v1 --out {root}/notes/a.txt "
                          "--steps 9",
+        "out under a file": f"train --env Pendulum-v1 --out "
+                            f"{root}/notes/a.txt/run --steps 9",
         "resume missing": f"train --out {root}/x --steps 9 --resume",
         "resume non-run dir": f"train --out {root}/notes --steps 9 --resume",
         "resume corrupt": f"train --out {root}/corrupt --steps 900 --resume",
@@ -292,6 +294,8 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "negative lr, e-notation, =": "--critic-lr must lie in (0, inf)",
               "mistyped steps": "unrecognized argument --step (did you mean "
                                 "--steps?)",
+              "out is a file": "a.txt is a file: choose another output",
+              "out under a file": "a.txt is not a writable directory",
               "mistyped flag": "unrecognized argument --gamme (did you mean "
                                "--gamma?)",
               "unknown flag": "unrecognized argument --learning-rate",
