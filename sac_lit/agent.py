@@ -272,7 +272,10 @@ def load_checkpoint(path, device="cpu") -> dict:
     "torch.load with weights_only=True: tensors and plain types, never code."
     path = checkpoint_path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        seeds = sorted(p.name for p in path.parent.glob("seed_*"))
+        hint = (f" ({path.parent} holds {', '.join(seeds)}: the runs of "
+                "several seeds, one per directory)" if seeds else "")
+        raise CheckpointError(f"no checkpoint at {path}{hint}")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:           # truncated, corrupt, or unsafe

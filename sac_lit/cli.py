@@ -21,7 +21,7 @@ import torch
 from .agent import (AGENTS, SAC, CheckpointError, SACConfig,
                            algorithm, checkpoint_path, load_checkpoint,
                            saved_algorithm)
-from .custom import load_normalizer_state, saved_env
+from .custom import EnvSpec, load_normalizer_state, saved_env
 from .loop import (EVAL_SEED, RunConfig, TrainingDiverged, env_name,
                           evaluate, make_env)
 from .train import (RunDir, RunDirError, changed_settings, seed_dir,
@@ -84,6 +84,17 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+def integer(text: str) -> int:
+    "'100000', '100_000' or '1e5' -> 100000; '1.5' is refused."
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)                  # ValueError: not a number
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
 def ints(text: str) -> tuple[int, ...]:
     "'256,256' -> (256, 256)"
     return tuple(int(n) for n in text.split(","))
@@ -94,7 +105,7 @@ def float_or_none(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
 
-READ = {int: (int, "INT"), float: (float, "FLOAT"),
+READ = {int: (integer, "INT"), float: (float, "FLOAT"),
         tuple[int, ...]: (ints, "INT,INT,..."),
         float | None: (float_or_none, "FLOAT|none")}
 
@@ -178,8 +189,9 @@ def add_agent_flags(parser) -> None:
 def add_train(sub) -> Parser:
     t = sub.add_parser("train", help="train a run, or resume one")
     t.add_argument("--env", metavar="ID",
-                   help="gymnasium id, e.g. Pendulum-v1 (new runs need it)")
-    t.add_argument("--steps", type=int, required=True, metavar="N",
+                   help="gymnasium id (e.g. Pendulum-v1), MODULE:ID or "
+                        "MODULE:FACTORY (new runs need it)")
+    t.add_argument("--steps", type=integer, required=True, metavar="N",
                    help="the run's total number of environment steps")
     t.add_argument("--seed", type=int, metavar="S",
                    help="seed of everything (default 0)")
@@ -215,12 +227,7 @@ def check_train(args) -> dict:
         apply(args, plan)
     saved = resume_states(args, plan) if args.resume else new_runs(args, plan)
     config_class = agent_config(args, plan, saved)   # --algo, or the run's
-    flags = {c: config_flags(args, c) for c in (config_class, RunConfig)}
-    try:
-        config, run_config = (c(**{**saved.get(c, {}), **flags[c]})
-                              for c in (config_class, RunConfig))
-    except (ValueError, TypeError) as err:       # the configs' own checks
-        raise UsageError(flag_message(err)) from None
+    config, run_config = build_configs(args, config_class, saved)
     if args.resume:
         changed = changed_settings(saved["state"], config, run_config)
         if changed:
@@ -287,6 +294,16 @@ def own_config(args, algo: str) -> type:
     return config_class
 
 # %% ../notebooks/12_command_line.ipynb #4a6b080e
+def build_configs(args, config_class, saved: dict) -> tuple:
+    "The config and the RunConfig: the saved settings, typed flags over them."
+    flags = {c: config_flags(args, c) for c in (config_class, RunConfig)}
+    try:
+        return tuple(c(**{**saved.get(c, {}), **flags[c]})
+                     for c in (config_class, RunConfig))
+    except (ValueError, TypeError) as err:       # the configs' own checks
+        raise UsageError(flag_message(err)) from None
+
+
 def flag_message(err: Exception) -> str:
     "A config's message, with the field it names written as its flag."
     message = str(err)
@@ -376,7 +393,8 @@ def add_eval(sub) -> None:
                    help=f"episode i starts from reset(seed=S + i) "
                         f"(default {EVAL_SEED}, as in training)")
     e.add_argument("--env", metavar="ID",
-                   help="environment, if no config.json names it")
+                   help="environment (ID, MODULE:ID or MODULE:FACTORY) of "
+                        "a checkpoint that records none")
     e.add_argument("--device", default="auto", choices=DEVICES,
                    help="where the networks run (default auto)")
     e.add_argument("--json", action="store_true",
@@ -384,14 +402,32 @@ def add_eval(sub) -> None:
 
 
 def saved_env_id(path):
-    "The env a checkpoint records (chapter 18), or config.json's beside it."
+    "The env a checkpoint records (chapter 18), or config.json's, or None."
     state = load_checkpoint(path)
     if "env_id" in state:                    # a run's checkpoint or best.pt
         return saved_env(state)
     config = checkpoint_path(path).parent / "config.json"
     if not config.is_file():
-        raise UsageError(f"no {config} names the environment: pass --env")
-    return json.loads(config.read_text())["env_id"]
+        return None
+    saved = json.loads(config.read_text())
+    return EnvSpec(**saved["env_spec"]) if "env_spec" in saved else saved[
+        "env_id"]
+
+
+def eval_env(args):
+    "The env the run records; --env only where it records none."
+    saved = saved_env_id(args.run)
+    if saved is None and args.env is None:
+        raise UsageError(f"nothing in {args.run} names the environment: "
+                         "pass --env")
+    if saved is None:
+        return EnvSpec(args.env)             # an id, MODULE:ID, MODULE:F
+    name = env_name(saved)
+    if args.env not in (None, name, name.partition(":")[2]):
+        raise UsageError(f"{args.run} was trained on {name}, and eval uses "
+                         "it: --env names the env of a checkpoint that "
+                         "records none")
+    return saved
 
 # %% ../notebooks/12_command_line.ipynb #c1100020
 def check_eval(args) -> dict:
@@ -401,7 +437,7 @@ def check_eval(args) -> dict:
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     agent = SAC.load(args.run, pick_device(args.device))   # weights_only
-    env_fn = args.env or saved_env_id(args.run)
+    env_fn = eval_env(args)
     env, action_map = open_env(env_fn)
     if (env.observation_space.shape, env.action_space.shape) != (
             (agent.obs_dim,), (agent.act_dim,)):
@@ -485,7 +521,8 @@ import importlib.util
 import re
 import socket
 
-from sac_lit.sweep import iqm_ci, sweep
+from sac_lit.sweep import iqm_ci, run_dir, sweep
+from sac_lit.train import check_creatable
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -507,7 +544,7 @@ def add_sweep(sub) -> Parser:
                    help="gymnasium ids, e.g. HalfCheetah-v5,Hopper-v5")
     p.add_argument("--seeds", default="0-4", metavar="0-4|0,1,2",
                    help="seeds: a range or a list (default 0-4, five runs)")
-    p.add_argument("--steps", type=int, required=True, metavar="N",
+    p.add_argument("--steps", type=integer, required=True, metavar="N",
                    help="each run's total number of environment steps")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="sweep directory: OUT/<env>/seed_<s> per run")
@@ -553,19 +590,50 @@ def check_sweep(args) -> dict:
         value = getattr(args, name)              # num_cpus: None for all
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
-    config_class = own_config(args, args.algo or "sac")
-    try:
-        config, run_config = (c(**config_flags(args, c))
-                              for c in (config_class, RunConfig))
-    except (ValueError, TypeError) as err:
-        raise UsageError(flag_message(err)) from None
+    seeds, out = parse_seeds(args.seeds), Path(args.out)
+    check_creatable(out)                          # RunDirError: bad input
     for env_id in envs:
         open_env(env_id)[0].close()              # unknown id, bad spaces
+    config, run_config = sweep_configs(args, out,
+                                       saved_states(out, envs, seeds))
     check_address(args.address)
-    return dict(envs=envs, seeds=parse_seeds(args.seeds), steps=args.steps,
-                out=Path(args.out), config=config, run_config=run_config,
+    return dict(envs=envs, seeds=seeds, steps=args.steps, out=out,
+                config=config, run_config=run_config,
                 address=args.address, num_cpus=args.num_cpus,
                 threads=args.threads, progress=args.progress)
+
+
+def saved_states(out: Path, envs: list[str], seeds: list[int]) -> list:
+    "The checkpoints of the sweep's runs that have one."
+    states = []
+    for env_id in envs:
+        for seed in seeds:
+            try:
+                states.append(load_checkpoint(run_dir(out, env_id, seed)))
+            except CheckpointError:          # none yet; or run_one says so
+                pass
+    return states
+
+
+def sweep_configs(args, out: Path, states: list) -> tuple:
+    "The runs' own configs (none: the defaults), with the flags typed."
+    algos = dict.fromkeys(saved_algorithm(s["agent"]) for s in states)
+    algo = next(iter(algos), args.algo or "sac")
+    if len(algos) > 1 or args.algo not in (None, algo):
+        raise UsageError(f"{out} holds runs of {' and '.join(algos)}: a "
+                         "sweep's runs keep their agent (choose another "
+                         "--out)")
+    config_class = own_config(args, algo)
+    saved = {config_class: states[0]["agent"]["config"],
+             RunConfig: states[0]["run_config"]} if states else {}
+    config, run_config = build_configs(args, config_class, saved)
+    changed = dict.fromkeys(k for s in states
+                            for k in changed_settings(s, config, run_config))
+    if changed:                                  # typed, and not theirs
+        names = ", ".join(map(flag_name, changed))
+        raise UsageError(f"cannot change {names} of the runs in {out}: "
+                         "leave the flags out, or choose another --out")
+    return config, run_config
 
 # %% ../notebooks/14_sweeps.ipynb #fa37c005
 def report(rows: list[dict], envs: list[str]) -> None:
@@ -649,6 +717,8 @@ TRAIN_OPTIONS["compile"] = (add_compile, apply_compile)
 import importlib
 import os
 
+import gymnasium as gym
+
 from sac_lit.custom import (FORMATS, EarlyStop, EnvSpec, TensorBoard,
                             export_policy, record_video)
 
@@ -674,11 +744,7 @@ def add_env_options(t) -> None:
 # %% ../notebooks/18_your_own_problem.ipynb #18a00045
 def apply_env_options(args, plan: dict) -> None:
     "The env as an EnvSpec; modules imported; TensorBoard and early stop."
-    for module in args.imports:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise UsageError(f"--import {module}: {err}") from None
+    registers = import_modules(args)
     try:
         kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
     except json.JSONDecodeError as err:
@@ -688,11 +754,12 @@ def apply_env_options(args, plan: dict) -> None:
                          "'{\"g\": 9.81}'")
     if args.max_episode_steps is not None and args.max_episode_steps < 1:
         raise UsageError("--max-episode-steps must be >= 1")
-    if args.resume and (kwargs or args.normalize_obs
-                        or args.max_episode_steps):
-        raise UsageError("the environment cannot change on --resume")
-    if args.env is not None and not args.resume:
-        plan["env_id"] = EnvSpec(args.env, kwargs, args.normalize_obs,
+    changed = env_changes(args, plan, kwargs) if args.resume else []
+    if changed:
+        raise UsageError(f"cannot change {', '.join(changed)} on --resume")
+    if args.env is not None and not args.resume:       # MODULE:ID if known
+        env = f"{registers}:{args.env}" if registers else args.env
+        plan["env_id"] = EnvSpec(env, kwargs, args.normalize_obs,
                                  args.max_episode_steps)
     dirs = [d.path for d in run_dirs(plan)]
     logs = Path(args.tensorboard) if args.tensorboard else None
@@ -700,6 +767,34 @@ def apply_env_options(args, plan: dict) -> None:
         *([TensorBoard([logs] if len(dirs) == 1 else
                        [logs / d.name for d in dirs])] if logs else []),
         *([EarlyStop(args.stop_at)] if args.stop_at is not None else [])]
+
+
+def import_modules(args) -> str | None:
+    "Import --import's modules; the name of the one that registers --env."
+    registers = None
+    for module in args.imports:
+        known = args.env in gym.registry
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise UsageError(f"--import {module}: {err}") from None
+        if not known and args.env in gym.registry:
+            registers = module
+    return registers
+
+
+def env_changes(args, plan: dict, kwargs: dict) -> list[str]:
+    "The env flags given on --resume that differ from the run's own."
+    asked = {"--env-kwargs": ("kwargs", kwargs or None),
+             "--normalize-obs": ("normalize_obs", args.normalize_obs or None),
+             "--max-episode-steps": ("max_episode_steps",
+                                     args.max_episode_steps)}
+    if all(value is None for _, value in asked.values()):
+        return []
+    state = load_checkpoint(run_dirs(plan)[0].path)   # CheckpointError
+    saved = EnvSpec.of(saved_env(state))
+    return [flag for flag, (field, value) in asked.items()
+            if value is not None and value != getattr(saved, field)]
 
 
 TRAIN_OPTIONS["env"] = (add_env_options, apply_env_options)

@@ -67,7 +67,8 @@ def make_env(env) -> tuple[gym.Env, ActionMap]:
             raise ValueError("observations must be a flat Box")
         if find_wrapper(env, gym.wrappers.TimeLimit) is None:
             raise ValueError("no time limit, so an episode may never end: "
-                             "give it one (--max-episode-steps N)")
+                             "give it one (max_episode_steps=N; on the "
+                             "command line --max-episode-steps N)")
     except ValueError as err:
         env.close()
         raise ValueError(f"{name}: {err}") from None

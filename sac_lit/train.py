@@ -29,9 +29,9 @@ from .loop import (Callback, Divergence, EpisodeMetrics, Evaluation,
 
 # %% auto #0
 __all__ = ['COUNTERS', 'NEW_RUN_FILES', 'time_limit', 'env_state', 'set_env_state', 'write_json', 'RunDirError',
-           'changed_settings', 'refusal', 'EpisodeCut', 'episode_cut', 'cut_note', 'RunDir', 'MetricsFiles',
-           'Checkpoints', 'seed_dir', 'check_seeds', 'load_runs', 'EndEpisodes', 'default_callbacks', 'train',
-           'start_runs']
+           'check_creatable', 'changed_settings', 'refusal', 'EpisodeCut', 'episode_cut', 'cut_note', 'RunDir',
+           'MetricsFiles', 'Checkpoints', 'seed_dir', 'check_seeds', 'check_settings', 'load_runs', 'EndEpisodes',
+           'default_callbacks', 'train', 'start_runs']
 
 # %% ../notebooks/11_runs.ipynb #32facc40
 def time_limit(env: gym.Env):
@@ -160,6 +160,18 @@ class RunDirError(ValueError):
     "A run directory cannot be used as asked."
 
 
+def check_creatable(path: Path) -> None:
+    "A directory that exists, or whose first existing parent can be written."
+    base = next(d for d in path.absolute().parents if d.exists())
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path} is a file: choose another output "
+                          "directory (--out)")
+    if not path.exists() and not (base.is_dir()
+                                  and os.access(base, os.W_OK)):
+        raise RunDirError(f"cannot create {path}: {base} is not a "
+                          "writable directory")
+
+
 def changed_settings(state: dict, config=None, run_config=None) -> list:
     "Settings asked for that differ from the run's own (cadence aside)."
     saved = (state["agent"]["config"], state["run_config"])
@@ -210,20 +222,13 @@ class RunDir:
     def check_new(self) -> None:
         "A new run needs a missing or an empty directory it can create."
         p = self.path
-        if p.exists() and not p.is_dir():
-            raise RunDirError(f"{p} is a file: choose another output "
-                              "directory (--out)")
+        check_creatable(p)
         if p.exists() and any(p.iterdir()):
             hint = ("it holds a run: resume it (--resume, resume=True) or"
                     if checkpoint_path(p).is_file() else
                     "it holds no run to resume:")
             raise RunDirError(f"{p} exists and is not empty; {hint} choose "
                               "another output directory (--out)")
-        base = next(d for d in p.absolute().parents if d.exists())
-        if not p.exists() and not (base.is_dir()
-                                   and os.access(base, os.W_OK)):
-            raise RunDirError(f"cannot create {p}: {base} is not a "
-                              "writable directory")
 
     def check_resume(self, steps: int, env_id=None, seed=None,
                      config=None, run_config: RunConfig | None = None
@@ -380,6 +385,19 @@ def check_seeds(seed) -> list[int]:
     return seeds
 
 
+def check_settings(config, run_config, device) -> None:
+    "A config object (not a dict) of each kind, and a device that exists."
+    for name, value, kind in (("config", config, "SACConfig"),
+                              ("run_config", run_config, "RunConfig")):
+        if value is not None and not hasattr(value, "to_dict"):
+            raise TypeError(f"{name} must be a {kind} (or another agent's "
+                            f"config), got {type(value).__name__}: "
+                            f"{kind}(**d) makes one from a dict d")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA device is available "
+                         "here (use 'cpu')")
+
+
 def load_runs(trainer, dirs, states) -> None:
     "Each run's checkpoint into the trainer; episodes no one saved end."
     for k, state in enumerate(states):
@@ -420,11 +438,16 @@ def train(env_id: str, steps: int, seed=0, out=None,
           config=None, run_config: RunConfig | None = None,
           resume: bool = False, learner=None, callbacks=(), progress=True,
           device="cpu"):
-    """Train the agent of `config` (SACConfig, the default: SAC) on `env_id`
-    (an id, or a factory such as chapter 18's EnvSpec) up to `steps`
-    environment steps in total; the summary (one per seed for a list of
-    seeds). See the text for the rest."""
+    """Train the agent of `config` (a SACConfig by default: SAC) on `env_id`
+    (a gymnasium id, 'module:Id', a factory, or chapter 18's EnvSpec) up to
+    `steps` environment steps in total; return the run's summary.
+    seed: an int, or a list of seeds (a summary each; needs `learner`).
+    out: the run directory (None: nothing is written); resume: go on from
+    its checkpoint. run_config: the loop's settings (RunConfig). learner:
+    makes the learner from the agents (chapters 16, 17). callbacks: more
+    Callbacks, after the defaults. progress: a bar (or a tqdm class)."""
     check_positive_int(steps=steps)
+    check_settings(config, run_config, device)
     seeds = check_seeds(seed)
     if resume and out is None:
         raise ValueError("resume=True needs the run directory `out`")

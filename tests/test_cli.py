@@ -148,6 +148,9 @@ def test_flags_round_trip_to_the_same_config():
     none = build_parser().parse_args(["train", "--steps", "1", "--out", "x",
                                       "--target-entropy", "none"])
     assert config_flags(none, SACConfig) == {"target_entropy": None}
+    big = build_parser().parse_args(["train", "--steps", "1e5", "--out", "x",
+                                     "--buffer-size", "1_000_000"])
+    assert (big.steps, big.buffer_size) == (100_000, 1_000_000)
 
 
 def test_device_choice():
@@ -182,7 +185,8 @@ def bad_cases(root: Path) -> dict[str, str]:
         "new run without env": f"train --steps 9 --out {root}/x",
         "steps 0": f"train {new} --steps 0",
         "steps negative": f"train {new} --steps -5",
-        "steps not int": f"train {new} --steps 1e3",
+        "steps not int": f"train {new} --steps 1.5",
+        "steps not a number": f"train {new} --steps 1e3x",
         "seed negative": f"train {new} --steps 9 --seed -1",
         "gamma above 1": f"train {new} --steps 9 --gamma 1.5",
         "gamma 0": f"train {new} --steps 9 --gamma 0",
@@ -232,7 +236,7 @@ def bad_cases(root: Path) -> dict[str, str]:
         "eval 0 episodes": f"eval {done} --episodes 0",
         "eval seed negative": f"eval {done} --seed -1",
         "eval wrong env": f"eval {done} --env MountainCarContinuous-v0",
-        "eval unknown env": f"eval {done} --env NoSuchEnv-v0",
+        "eval unknown env": f"eval {root}/bare.pt --env NoSuchEnv-v0",
         "eval no config": f"eval {root}/bare.pt",
         "unknown algo": f"train {new} --steps 9 --algo td3",
         "crossq flag, sac": f"train {new} --steps 9 --policy-delay 2",
@@ -295,6 +299,9 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "mistyped steps": "unrecognized argument --step (did you mean "
                                 "--steps?)",
               "out is a file": "a.txt is a file: choose another output",
+              "eval wrong env": "was trained on Pendulum-v1, and eval uses it",
+              "eval unknown env": "NoSuchEnv-v0",
+              "eval no config": "names the environment: pass --env",
               "out under a file": "a.txt is not a writable directory",
               "mistyped flag": "unrecognized argument --gamme (did you mean "
                                "--gamma?)",
@@ -634,3 +641,46 @@ def test_crossq_run_refuses_other_agents_and_learners(crossq_dir, capsys):
         assert status == 2 and out == "" and words in err, (flags, err)
         assert err.startswith("error: ") and err.count("\n") == 1, err
     assert fingerprint(crossq_dir) == before
+
+
+def test_eval_keeps_the_environment_the_run_was_trained_on(tmp_path, capsys):
+    "--env may repeat the run's env (options kept) or name a bare one's."
+    out = tmp_path / "run"
+    status, _, err = sac(f"train --env sac_lit.custom:PointMass "
+                         f"--max-episode-steps 30 --normalize-obs --steps 100 "
+                         f"--out {out} --learning-starts 50 --hidden-sizes "
+                         "32,32 --batch-size 32 --no-progress", capsys)
+    assert status == 0, err
+    returns = [json.loads(sac(f"eval {out} --episodes 2 --json {extra}",
+                              capsys)[1])["returns"]
+               for extra in ("", "--env sac_lit.custom:PointMass",
+                             "--env PointMass")]
+    assert returns[0] == returns[1] == returns[2]
+    SAC.load(out).save(tmp_path / "bare.pt")
+    status, text, err = sac(f"eval {tmp_path / 'bare.pt'} --episodes 1 "
+                            "--env sac_lit/PointMass-v0", capsys)
+    assert status == 0 and "over 1 episode" in text, err
+
+
+def test_import_is_recorded_and_env_flags_may_repeat_on_resume(
+        tmp_path, capsys, monkeypatch):
+    "--import M registering ID records M:ID; --resume takes equal env flags."
+    (tmp_path / "my_reach.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('MyReach-v0', entry_point='sac_lit.custom:PointMass',"
+        " max_episode_steps=40)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out, small = tmp_path / "run", ("--learning-starts 50 --hidden-sizes "
+                                     "32,32 --batch-size 32 --no-progress")
+    status, _, err = sac(f"train --import my_reach --env MyReach-v0 "
+                         f"--max-episode-steps 30 --steps 100 --out {out} "
+                         f"{small}", capsys)
+    assert status == 0, err
+    spec = json.loads((out / "config.json").read_text())["env_spec"]
+    assert spec["env"] == "my_reach:MyReach-v0"
+    status, _, err = sac(f"train --out {out} --steps 150 --resume "
+                         "--max-episode-steps 30 --no-progress", capsys)
+    assert status == 0, err
+    status, _, err = sac(f"train --out {out} --steps 200 --resume "
+                         "--max-episode-steps 31 --no-progress", capsys)
+    assert status == 2 and "cannot change --max-episode-steps" in err

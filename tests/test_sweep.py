@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from sac_lit.agent import SACConfig
-from sac_lit.cli import UsageError, main as cli_main, parse_seeds
+from sac_lit.cli import (UsageError, build_parser, check_sweep,
+                         main as cli_main, parse_seeds)
+from sac_lit.crossq import CrossQConfig
 from sac_lit.loop import RunConfig
 from sac_lit.sweep import iqm, iqm_ci, run_dir, run_one, steps_done
 from sac_lit.train import RunDir, train
@@ -238,6 +240,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+def test_an_out_that_is_or_lies_under_a_file_is_bad_input(tmp_path, capsys):
+    (tmp_path / "f.txt").write_text("notes")
+    for out, message in ((tmp_path / "f.txt", "is a file"),
+                         (tmp_path / "f.txt" / "sw", "not a writable directory")):
+        status = main(["--steps", "1e1", "--out", str(out), "--envs", "Pendulum-v1"])
+        err = capsys.readouterr().err
+        assert status == 2 and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "f.txt").read_text() == "notes"
+
+
 def test_python_m_sac_lit_sweep_help():
     proc = sweep_cli("--help")
     assert proc.returncode == 0
@@ -287,7 +299,85 @@ def test_sweep_algo_crossq_trains_crossq_runs_and_resumes_them(tmp_path):
         agent = SAC.load(run_dir(out, "Pendulum-v1", seed))
         assert type(agent) is CrossQ and agent.config == expected
         assert agent.updates == 300 - 100             # one per step after the warm-up
-    # a SAC sweep into the same directory is another run: reported, not mixed
-    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0", "--steps", "300",
-                     "--out", str(out), "--num-cpus", "1", "--no-progress", *TINY)
-    assert proc.returncode == 1 and "choose another --out" in proc.stderr
+    # run again without --algo or its flags: the runs keep their own
+    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0,1", "--steps",
+                     "400", "--out", str(out), "--num-cpus", "1",
+                     "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "sweep.json").read_text())
+    assert [r["status"] for r in record["runs"]] == ["resumed", "resumed"]
+    assert record["algorithm"] == "crossq"
+    assert record["config"] == expected.to_dict()
+    assert record["run_config"] == TINY_LOOP.to_dict()
+    # a SAC sweep into the same directory is another run: refused, not mixed
+    before = files(out)
+    proc = sweep_cli("--envs", "Pendulum-v1", "--seeds", "0", "--steps", "400",
+                     "--out", str(out), "--num-cpus", "1", "--no-progress",
+                     "--algo", "sac", *TINY)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), \
+        proc.stderr
+    assert "crossq" in proc.stderr and proc.stderr.count("\n") == 1
+    assert files(out) == before
+
+
+# ------------------------------------------------------ a sweep run again
+
+def files(out) -> dict:
+    "Every file under `out`, with its bytes."
+    return {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def earlier_runs(out, algo, seeds=(0, 1)) -> SACConfig | CrossQConfig:
+    "Tiny runs of `algo` in `out`, as an earlier sweep leaves them."
+    config = TINY_CONFIG if algo == "sac" else CrossQConfig(
+        actor_hidden_sizes=(16, 16), critic_hidden_sizes=(16, 16),
+        batch_size=32, renorm_warmup=50)
+    for seed in seeds:
+        train("Pendulum-v1", 200, seed, out=run_dir(out, "Pendulum-v1", seed),
+              config=config, run_config=TINY_LOOP, progress=False)
+    (out / "sweep.json").write_text('{"runs": "the earlier sweep"}')
+    return config
+
+
+def sweep_plan(out, *flags) -> dict:
+    "check_sweep's plan for a sweep of seeds 0-2 (seed 2 new) into `out`."
+    args = build_parser().parse_args(
+        ["sweep", "--envs", "Pendulum-v1", "--seeds", "0-2", "--steps", "300",
+         "--out", str(out), "--num-cpus", "1", *flags])
+    return check_sweep(args)
+
+
+@pytest.mark.parametrize("algo", ["sac", "crossq"])
+def test_a_sweep_run_again_keeps_the_runs_algorithm_and_settings(
+        tmp_path, algo):
+    "As `train --resume`: flags not typed keep the runs' own settings."
+    out = tmp_path / "sweep"
+    config = earlier_runs(out, algo)
+    plan = sweep_plan(out)
+    assert plan["config"] == config and plan["run_config"] == TINY_LOOP
+    plan = sweep_plan(out, "--algo", algo, "--batch-size", "32",
+                      "--eval-every", "50")        # the same, and a cadence
+    assert plan["config"] == config
+    assert plan["run_config"] == RunConfig(**{**TINY_LOOP.to_dict(),
+                                              "eval_every": 50})
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--algo", "sac"], "crossq"),
+    (["--learning-starts", "300"], "--learning-starts"),
+    (["--algo", "crossq", "--batch-size", "64"], "--batch-size"),
+    (["--hidden-sizes", "32,32"], "--algo crossq has no --hidden-sizes"),
+])
+def test_a_sweep_that_would_change_its_runs_is_refused_and_writes_nothing(
+        tmp_path, capsys, flags, message):
+    out = tmp_path / "sweep"
+    earlier_runs(out, "crossq")
+    before = files(out)
+    status = main(["--envs", "Pendulum-v1", "--seeds", "0-2", "--steps", "300",
+                   "--out", str(out), "--num-cpus", "1", "--no-progress",
+                   *flags])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert files(out) == before                 # sweep.json and the runs

@@ -377,6 +377,13 @@ def test_bad_input_is_refused(tmp_path):
         run(None, 10, seed=[1, 2])                       # several seeds, no learner
     with pytest.raises(ValueError, match="needs the run directory"):
         run(None, 10, resume=True)
+    with pytest.raises(TypeError, match=r"config must be a SACConfig.*dict"):
+        train("Pendulum-v1", 10, config={"batch_size": 32}, progress=False)
+    with pytest.raises(TypeError, match="run_config must be a RunConfig"):
+        train("Pendulum-v1", 10, run_config={"eval_every": 5}, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            train("Pendulum-v1", 10, device="cuda", progress=False)
     with pytest.raises(CheckpointError):
         run(tmp_path / "empty", 10, resume=True)
     run(tmp_path / "r", 60)
