@@ -848,9 +848,13 @@ def add_eval_video(sub) -> None:
                    help="also film deterministic episodes (.mp4 or .gif)")
     e.add_argument("--video-episodes", type=int, default=1, metavar="E",
                    help="episodes in the video (default 1)")
+    e.add_argument("--import", dest="imports", action="append", default=[],
+                   metavar="MODULE", help="import MODULE first (it "
+                   "registers the run's environment)")
 
 
 def check_eval_video(args) -> dict:
+    import_modules(args)
     plan = check_eval(args)
     if args.video is None:
         return plan

@@ -137,8 +137,11 @@ def find_factory(env: str):
     except AttributeError:
         factory = None
     if not callable(factory):
+        script = (" (an env defined in the script that trained it: define "
+                  "it in a module file instead)" if module == "__main__"
+                  else "")
         raise ValueError(f"{module} neither registers {name!r} nor "
-                         "defines a factory of that name")
+                         f"defines a factory of that name{script}")
     return factory
 
 # %% ../notebooks/18_your_own_problem.ipynb #18a00013

@@ -238,6 +238,7 @@ def bad_cases(root: Path) -> dict[str, str]:
         "eval wrong env": f"eval {done} --env MountainCarContinuous-v0",
         "eval unknown env": f"eval {root}/bare.pt --env NoSuchEnv-v0",
         "eval no config": f"eval {root}/bare.pt",
+        "eval import missing": f"eval {done} --import no_such_module_xyz",
         "unknown algo": f"train {new} --steps 9 --algo td3",
         "crossq flag, sac": f"train {new} --steps 9 --policy-delay 2",
         "sac flag, crossq": f"train {new} --steps 9 --algo crossq --rho 0.5",
@@ -302,6 +303,7 @@ def test_messages_name_the_problem(bad_input_dir, capsys):
               "eval wrong env": "was trained on Pendulum-v1, and eval uses it",
               "eval unknown env": "NoSuchEnv-v0",
               "eval no config": "names the environment: pass --env",
+              "eval import missing": "--import no_such_module_xyz",
               "out under a file": "a.txt is not a writable directory",
               "mistyped flag": "unrecognized argument --gamme (did you mean "
                                "--gamma?)",
