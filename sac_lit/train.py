@@ -387,12 +387,13 @@ def check_seeds(seed) -> list[int]:
 
 def check_settings(config, run_config, device) -> None:
     "A config object (not a dict) of each kind, and a device that exists."
-    for name, value, kind in (("config", config, "SACConfig"),
-                              ("run_config", run_config, "RunConfig")):
+    for name, value, kind in (
+            ("config", config, "SACConfig (or another agent's config)"),
+            ("run_config", run_config, "RunConfig")):
         if value is not None and not hasattr(value, "to_dict"):
-            raise TypeError(f"{name} must be a {kind} (or another agent's "
-                            f"config), got {type(value).__name__}: "
-                            f"{kind}(**d) makes one from a dict d")
+            raise TypeError(f"{name} must be a {kind}, got "
+                            f"{type(value).__name__}: {kind.split()[0]}(**d) "
+                            "makes one from a dict d")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: no CUDA device is available "
                          "here (use 'cpu')")
