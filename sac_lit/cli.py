@@ -78,7 +78,7 @@ def unknown_flag(parser, texts) -> str | None:
                     + (f" (did you mean {near[0]}?)" if near else ""))
     return None
 
-
+# %% ../notebooks/12_command_line.ipynb #6667fc92b
 def flag_name(field: str) -> str:
     "The flag of a config field: batch_size -> --batch-size."
     return "--" + field.replace("_", "-")
@@ -400,7 +400,7 @@ def add_eval(sub) -> None:
     e.add_argument("--json", action="store_true",
                    help="print one JSON object")
 
-
+# %% ../notebooks/12_command_line.ipynb #eeb0c05db
 def saved_env_id(path):
     "The env a checkpoint records (chapter 18), or config.json's, or None."
     state = load_checkpoint(path)
@@ -602,7 +602,7 @@ def check_sweep(args) -> dict:
                 address=args.address, num_cpus=args.num_cpus,
                 threads=args.threads, progress=args.progress)
 
-
+# %% ../notebooks/14_sweeps.ipynb #97f3da13b
 def saved_states(out: Path, envs: list[str], seeds: list[int]) -> list:
     "The checkpoints of the sweep's runs that have one."
     states = []
@@ -768,7 +768,7 @@ def apply_env_options(args, plan: dict) -> None:
                        [logs / d.name for d in dirs])] if logs else []),
         *([EarlyStop(args.stop_at)] if args.stop_at is not None else [])]
 
-
+# %% ../notebooks/18_your_own_problem.ipynb #18a00045b
 def import_modules(args) -> str | None:
     "Import --import's modules; the name of the one that registers --env."
     registers = None

@@ -193,7 +193,7 @@ def refusal(rule: str, path, state: dict, changed: list) -> RunDirError:
         "not past the steps": f"{path} is at step {step}: the steps asked "
                               "for must be >= that"}[rule])
 
-
+# %% ../notebooks/11_runs.ipynb #0274bd50b
 class EpisodeCut(UserWarning):
     "A resume ends the episode in progress: its env's state was not saved."
 
@@ -398,7 +398,7 @@ def check_settings(config, run_config, device) -> None:
         raise ValueError(f"device {device!r}: no CUDA device is available "
                          "here (use 'cpu')")
 
-
+# %% ../notebooks/11_runs.ipynb #59fd4ef2b
 def load_runs(trainer, dirs, states) -> None:
     "Each run's checkpoint into the trainer; episodes no one saved end."
     for k, state in enumerate(states):
