@@ -604,14 +604,17 @@ def check_sweep(args) -> dict:
 
 # %% ../notebooks/14_sweeps.ipynb #97f3da13b
 def saved_states(out: Path, envs: list[str], seeds: list[int]) -> list:
-    "The checkpoints of the sweep's runs that have one."
+    "The settings in the checkpoints of the sweep's runs that have one."
     states = []
     for env_id in envs:
         for seed in seeds:
             try:
-                states.append(load_checkpoint(run_dir(out, env_id, seed)))
+                state = load_checkpoint(run_dir(out, env_id, seed))
             except CheckpointError:          # none yet; or run_one says so
-                pass
+                continue
+            agent = state["agent"]           # settings only, not the buffer
+            states.append({"run_config": state["run_config"], "agent": {
+                k: agent[k] for k in ("algorithm", "config") if k in agent}})
     return states
 
 

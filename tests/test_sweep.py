@@ -18,7 +18,7 @@ import torch
 
 from sac_lit.agent import SACConfig
 from sac_lit.cli import (UsageError, build_parser, check_sweep,
-                         main as cli_main, parse_seeds)
+                         main as cli_main, parse_seeds, saved_states)
 from sac_lit.crossq import CrossQConfig
 from sac_lit.loop import RunConfig
 from sac_lit.sweep import iqm, iqm_ci, run_dir, run_one, steps_done
@@ -360,6 +360,18 @@ def test_a_sweep_run_again_keeps_the_runs_algorithm_and_settings(
     assert plan["config"] == config
     assert plan["run_config"] == RunConfig(**{**TINY_LOOP.to_dict(),
                                               "eval_every": 50})
+
+
+def test_the_checks_of_a_sweep_run_again_keep_no_buffer(tmp_path):
+    "Each run's settings are read, and its replay buffer let go at once."
+    out = tmp_path / "sweep"
+    config = earlier_runs(out, "crossq")
+    states = saved_states(out, ["Pendulum-v1"], [0, 1, 2])  # 2: no run
+    assert [set(s) for s in states] == [{"agent", "run_config"}] * 2
+    assert [set(s["agent"]) for s in states] == [{"algorithm", "config"}] * 2
+    assert states[0]["agent"]["config"] == config.to_dict()
+    assert not any(torch.is_tensor(v) for s in states
+                   for part in s.values() for v in part.values())
 
 
 @pytest.mark.parametrize("flags, message", [
