@@ -19,8 +19,13 @@ steps per second after the warm-up, evaluations excluded, two runs at a time
 The runs go seed by seed (the two environments of an agent side by side), so
 an interrupted benchmark has whole seeds to compare. Run directories live in
 --work; a sweep resumes its runs from their checkpoints, an sb3-contrib run
-whose result file exists is skipped and an unfinished one starts again. At the
-end (or with --report) the script writes results/crossq.json: per-run curves,
+whose result file exists is skipped and an unfinished one starts again.
+After every finished batch the script writes the result file (--out, default
+results/crossq.json), and a later start keeps the runs already in it and
+trains only the missing ones: committing the file after each sitting keeps
+the finished runs even when the work directory is lost (the runs are hours
+long; their checkpoints hold replay buffers of tens of MB and stay out of the
+repository). The result file holds per-run curves,
 final returns and speeds, chapter 10's probe of the book's critics (Q at the
 start of the evaluation episodes against the discounted return G_0), per
 (agent, environment) the IQM of the final evaluation returns with a 95%
@@ -132,32 +137,41 @@ def book_run(work: Path, agent: str, env_id: str, seed: int, steps: int):
     return {"eval": evals, "probe": probe, "train_sps": summary["train_sps"]}
 
 
-def collect(work: Path, envs, seeds, steps) -> dict:
-    "Every finished run: final returns, curves, speeds; IQM per cell."
+def finished(work: Path, agent: str, env_id: str, seed: int, steps: int):
+    "The run of (agent, env_id, seed) in `work`, if it finished `steps`."
+    if agent != "sb3_crossq":
+        return book_run(work, agent, env_id, seed, steps)
+    path = sb3_path(work, env_id, seed)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def collect(work: Path, envs, seeds, steps, kept: dict,
+            launch: dict | None) -> dict:
+    "Every finished run (kept or in `work`): curves, speeds; IQM per cell."
     from sac_lit.sweep import iqm_ci
     runs, cells = [], []
     for agent in AGENTS:
         for env_id in envs:
             finals, speeds = [], []
             for seed in seeds:
-                if agent == "sb3_crossq":
-                    path = sb3_path(work, env_id, seed)
-                    run = (json.loads(path.read_text()) if path.is_file()
-                           else None)
-                else:
-                    run = book_run(work, agent, env_id, seed, steps)
-                if run is None:
+                record = kept.get((agent, env_id, seed))
+                run = None if record else finished(work, agent, env_id,
+                                                   seed, steps)
+                if run is not None:
+                    final = run["eval"][-1]
+                    assert final[0] == steps, (agent, env_id, seed, final[0])
+                    record = {"agent": agent, "env": env_id, "seed": seed,
+                              "final_return": final[1],
+                              "final_returns": final[2],
+                              "curve": [[s, m] for s, m, _ in run["eval"]],
+                              "probe": run.get("probe"),
+                              "train_sps": run["train_sps"],
+                              "trained_at": launch}
+                if record is None:
                     continue
-                final = run["eval"][-1]
-                assert final[0] == steps, (agent, env_id, seed, final[0])
-                finals.append(final[1])
-                speeds.append(run["train_sps"])
-                runs.append({"agent": agent, "env": env_id, "seed": seed,
-                             "final_return": final[1],
-                             "final_returns": final[2],
-                             "curve": [[s, m] for s, m, _ in run["eval"]],
-                             "probe": run.get("probe"),
-                             "train_sps": run["train_sps"]})
+                finals.append(record["final_return"])
+                speeds.append(record["train_sps"])
+                runs.append(record)
             if finals:
                 m, low, high = iqm_ci(finals)
                 cells.append({"agent": agent, "env": env_id,
@@ -165,6 +179,34 @@ def collect(work: Path, envs, seeds, steps) -> dict:
                               "ci95": [low, high],
                               "median_train_sps": statistics.median(speeds)})
     return {"cells": cells, "runs": runs}
+
+
+PROTOCOL = ("steps", "eval_every", "eval_episodes", "learning_starts")
+
+
+def kept_runs(out: Path, protocol: dict) -> tuple[dict, list]:
+    "The runs already in the result file, and its launches; same protocol."
+    if not out.is_file():
+        return {}, []
+    old = json.loads(out.read_text())
+    differs = {k: (old.get(k), v) for k, v in protocol.items()
+               if old.get(k) != v}
+    if differs:
+        raise SystemExit(f"{out} was measured with another protocol "
+                         f"(file, now): {differs}; choose another --out")
+    return ({(r["agent"], r["env"], r["seed"]): r for r in old["runs"]},
+            old.get("trained_by", []))
+
+
+def last_launch(launches: list) -> dict | None:
+    """Who trained the runs found in a work directory: its latest start.
+
+    A run is labelled when it is first collected (after its batch), so the
+    label names the start that finished it."""
+    if not launches:
+        return None
+    return {k: launches[-1].get(k) for k in
+            ("git_commit", "sac_lit_uncommitted_changes", "date_utc", "cpu")}
 
 
 def table(cells: list[dict]) -> str:
@@ -195,24 +237,44 @@ def main(argv=None) -> int:
     started = provenance(torch_threads=1, runs_at_a_time=len(envs))
     import sb3_contrib
     started["sb3_contrib"] = sb3_contrib.__version__
+    protocol = {"steps": args.steps, "eval_every": EVAL_EVERY,
+                "eval_episodes": EVAL_EPISODES,
+                "learning_starts": LEARNING_STARTS}
+    kept, trained_before = kept_runs(args.out, protocol)
+    keys = list(kept) + [(None, e, s) for e in envs for s in seeds]
+    every_env = list(dict.fromkeys(k[1] for k in keys))   # this start's
+    every_seed = sorted({k[2] for k in keys})             # and the file's
     launches = args.work / "launches.json"       # every start that trained
+
+    def save() -> dict:
+        "Collect the kept and the finished runs; write the result file."
+        here = json.loads(launches.read_text()) if launches.is_file() else []
+        result = collect(args.work, every_env, every_seed, args.steps,
+                         kept, last_launch(here))
+        kept.update({(r["agent"], r["env"], r["seed"]): r
+                     for r in result["runs"]})      # labels stay as first seen
+        trained = trained_before + [s for s in here
+                                    if s not in trained_before]
+        write_result({"envs": every_env, "seeds": every_seed, **protocol,
+                      **result,
+                      "trained_by": trained, "provenance": started}, args.out)
+        return result
+
     if not args.report:
         args.work.mkdir(parents=True, exist_ok=True)
         before = json.loads(launches.read_text()) if launches.is_file() else []
         launches.write_text(json.dumps(before + [started], indent=1))
         for seed in seeds:
             for agent in agents:
+                todo = [e for e in envs if (agent, e, seed) not in kept]
+                if not todo:
+                    continue
                 if agent == "sb3_crossq":
-                    sb3_runs(envs, seed, args.steps, args.work)
+                    sb3_runs(todo, seed, args.steps, args.work)
                 else:
-                    sweep(agent, envs, seed, args.steps, args.work)
-    result = collect(args.work, envs, seeds, args.steps)
-    print(table(result["cells"]))
-    trained = json.loads(launches.read_text()) if launches.is_file() else []
-    write_result({"envs": envs, "seeds": seeds, "steps": args.steps,
-                  "eval_every": EVAL_EVERY, "eval_episodes": EVAL_EPISODES,
-                  "learning_starts": LEARNING_STARTS, **result,
-                  "trained_by": trained, "provenance": started}, args.out)
+                    sweep(agent, todo, seed, args.steps, args.work)
+                save()                   # a finished batch is never lost
+    print(table(save()["cells"]))
     return 0
 
 

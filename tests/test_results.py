@@ -40,6 +40,23 @@ def test_result_comes_from_committed_code(path):
     assert re.fullmatch(r"[0-9a-f]{40}", commit or ""), (path, commit)
     if git("rev-parse", "--is-shallow-repository").stdout.strip() != "true":
         assert in_history(commit), (path, commit, "not in this repository's history")
+    trained_by_runs(json.loads(path.read_text()), path)
+
+
+def trained_by_runs(record: dict, path) -> None:
+    "A result gathered over several sittings names, per run, the committed code that trained it."
+    runs = record.get("runs")
+    if not isinstance(runs, list):
+        return
+    shallow = git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    for run in runs:
+        if not isinstance(run, dict) or "trained_at" not in run:
+            continue
+        at = run["trained_at"]
+        assert at and at["sac_lit_uncommitted_changes"] is False, (path, run["seed"], "uncommitted code")
+        assert re.fullmatch(r"[0-9a-f]{40}", at["git_commit"] or ""), (path, at)
+        if not shallow:
+            assert in_history(at["git_commit"]), (path, at, "not in this repository's history")
 
 
 def test_the_check_catches_uncommitted_code(tmp_path):
@@ -51,3 +68,15 @@ def test_the_check_catches_uncommitted_code(tmp_path):
     with pytest.raises(AssertionError, match="uncommitted code"):
         test_result_comes_from_committed_code(bad)
     assert not in_history("0" * 40)
+
+
+def test_the_check_catches_a_run_trained_by_uncommitted_code():
+    "A run of a multi-sitting result trained with uncommitted code, or at an unknown commit, fails."
+    head = git("rev-parse", "HEAD").stdout.strip()
+    at = {"git_commit": head, "sac_lit_uncommitted_changes": False}
+    trained_by_runs({"runs": [{"seed": 0, "trained_at": at}]}, "ok")
+    with pytest.raises(AssertionError, match="uncommitted code"):
+        dirty = {**at, "sac_lit_uncommitted_changes": True}
+        trained_by_runs({"runs": [{"seed": 0, "trained_at": dirty}]}, "bad")
+    with pytest.raises(AssertionError):
+        trained_by_runs({"runs": [{"seed": 0, "trained_at": None}]}, "bad")
