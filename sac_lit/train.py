@@ -303,6 +303,7 @@ def create(self: RunDir, env_id, seed, config, run_config) -> None:
 @patch
 def write_config(self: RunDir, env_id, seed, config, run_config) -> None:
     write_json({"env_id": env_name(env_id), "seed": seed,
+                "algorithm": agent_class(config).algorithm,   # "sac"
                 "env_spec": EnvSpec.of(env_id).to_dict(),
                 "config": config.to_dict(),
                 "run_config": run_config.to_dict()},

@@ -373,7 +373,7 @@ def test_train_builds_crossq_and_resume_equals_one_run(tmp_path):
     assert ((tmp_path / "whole" / "metrics.jsonl").read_bytes()
             == (tmp_path / "parts" / "metrics.jsonl").read_bytes())
     saved = json.loads((tmp_path / "parts" / "config.json").read_text())
-    assert saved["config"] == TINY_Q.to_dict()
+    assert saved["config"] == TINY_Q.to_dict() and saved["algorithm"] == "crossq"
     for name in ("whole", "parts"):
         agent = SAC.load(tmp_path / name)
         assert type(agent) is CrossQ and agent.config == TINY_Q and agent.updates == 200

@@ -347,7 +347,8 @@ def test_summary_and_run_directory(tmp_path):
     assert summary["train_steps"] == 250 - LOOP.learning_starts and summary["train_sps"] > 0
     assert summary["final_eval_step"] == 250 and summary["episodes"] == 1
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config == {"env_id": "Pendulum-v1", "seed": 0, "config": TINY.to_dict(),
+    assert config == {"env_id": "Pendulum-v1", "seed": 0, "algorithm": "sac",
+                      "config": TINY.to_dict(),
                       "run_config": LOOP.to_dict(),
                       "env_spec": {"env": "Pendulum-v1", "kwargs": {}, "normalize_obs": False,
                                    "max_episode_steps": None}}
